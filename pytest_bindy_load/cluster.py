@@ -195,7 +195,7 @@ class _Stream:
     failure: BaseException | None = None
 
 
-class _Relist(Exception):
+class _RelistNeededError(Exception):
     """The server said our resourceVersion is gone (410): list again."""
 
 
@@ -402,7 +402,7 @@ class WatchHub:
                     continue
                 stream.inner.result()
                 delay = 0.2  # clean end (server-side timeout): resume at once
-            except _Relist:
+            except _RelistNeededError:
                 stream.stats.relists_410 += 1
                 need_list = True
             except ServerError as exc:
@@ -422,9 +422,8 @@ class WatchHub:
             except (httpx.TransportError, APITimeoutError, json.JSONDecodeError) as exc:
                 stream.stats.errors += 1
                 delay = await _backoff(stream, exc, delay)
-            except (
-                Exception
-            ) as exc:  # unexpected: fail the waiters now rather than at their deadline
+            except Exception as exc:
+                # Unexpected: fail the waiters now rather than at their deadlines.
                 stream.failure = exc
                 stream.synced.set()
                 self._fail_scope(stream, exc)
@@ -508,7 +507,7 @@ class WatchHub:
                 obj = event.get("object") or {}
                 if etype == "ERROR":
                     if obj.get("code") == 410:
-                        raise _Relist(obj.get("message", ""))
+                        raise _RelistNeededError(obj.get("message", ""))
                     raise ServerError(str(obj.get("message", obj)), status=obj.get("code"))
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
@@ -693,8 +692,8 @@ class TestCluster:
             raise TargetError(f"cannot read namespace {name}: {exc}") from exc
         if not is_owned((ns.get("metadata") or {}).get("labels"), run_id):
             raise TargetError(
-                f"refusing to delete namespace {name}: it lacks {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-                f" and {RUN_ID_LABEL}" + (f"={run_id}" if run_id else "")
+                f"refusing to delete namespace {name}: it lacks the labels "
+                f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE} and {RUN_ID_LABEL}={run_id or '<any>'}"
             )
         precondition = {"preconditions": {"uid": ns["metadata"]["uid"]}}
         try:
@@ -735,7 +734,8 @@ class TestCluster:
                 break
             if time.monotonic() >= deadline:
                 raise DeadlineExceeded(
-                    f"namespaces of run {run_id} still present after {timeout_s}s: {', '.join(remaining)}"
+                    f"namespaces of run {run_id} still present after {timeout_s}s: "
+                    + ", ".join(remaining)
                 )
             await asyncio.sleep(1.0)
         return names

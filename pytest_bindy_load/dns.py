@@ -76,7 +76,8 @@ def tsig_key(key: TsigKey) -> dns.tsig.Key:
 
 
 def normalize_rdatas(rdtype: str, texts: Iterable[str]) -> frozenset[str]:
-    """Canonical presentation text, so ``"hello"`` and ``hello`` or case differences compare equal.
+    """Canonical presentation text (RFC 4034 6.2: names lower-cased, absolute), so ``hello`` and
+    ``"hello"`` or ``Target.Example`` and ``target.example.`` compare equal.
 
     Names inside rdata that lack a trailing dot are taken as absolute.
     """
@@ -85,9 +86,11 @@ def normalize_rdatas(rdtype: str, texts: Iterable[str]) -> frozenset[str]:
     for text in texts:
         try:
             rd = dns.rdata.from_text(dns.rdataclass.IN, rdt, text, origin=dns.name.root)
+            wire = rd.to_digestable(dns.name.root)
+            canonical = dns.rdata.from_wire(dns.rdataclass.IN, rdt, wire, 0, len(wire))
         except dns.exception.DNSException as e:
             raise OperationError(f"{rdtype} value {text!r} is not valid: {e}") from e
-        out.add(rd.to_text())
+        out.add(canonical.to_text(relativize=False))
     return frozenset(out)
 
 
@@ -207,7 +210,7 @@ class DnsClient:
             except DnsError as e:
                 last_error = e
             else:
-                if want and last.ok and last.rdatas == want:
+                if want and last.ok and normalize_rdatas(rdtype, last.rdatas) == want:
                     return last
                 if not want and not last.rdatas and last.rcode in ("NOERROR", "NXDOMAIN"):
                     return last

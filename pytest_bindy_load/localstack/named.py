@@ -298,14 +298,23 @@ def bindcar_process(
     )
 
 
-async def _named_answers(cfg: DnsPlaneConfig) -> bool:
-    """Any DNS answer (REFUSED for the root SOA is the normal one) plus an open rndc port."""
+async def named_answers(cfg: DnsPlaneConfig) -> bool:
+    """Readiness probe: any DNS answer (REFUSED for the root SOA is the normal one) plus an
+    open rndc port. Raises while named is not there yet (``ManagedProcess.wait_ready`` retries)."""
     await DnsClient(cfg.dns_server, timeout_s=0.5).query(".", "SOA")
     _reader, writer = await asyncio.open_connection(*cfg.rndc_endpoint)
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+
+
+async def bindcar_ready(cfg: DnsPlaneConfig) -> bool:
+    """Readiness probe: bindcar's ``/api/v1/ready`` reports its zone dir and rndc both ok."""
+    async with BindcarClient(cfg.bindcar_url, None, timeout=2.0) as client:
+        return (await client.ready()).ready
 
 
 async def start_named(
@@ -315,7 +324,7 @@ async def start_named(
     proc = named_process(cfg, named_bin)
     await proc.start()
     try:
-        await proc.wait_ready(lambda: _named_answers(cfg), timeout_s=timeout_s, interval_s=0.05)
+        await proc.wait_ready(lambda: named_answers(cfg), timeout_s=timeout_s, interval_s=0.05)
     except BaseException:
         await proc.stop()
         raise
@@ -333,12 +342,7 @@ async def start_bindcar(
     proc = bindcar_process(cfg, bindcar_bin, nsupdate_bin=nsupdate_bin)
     await proc.start()
     try:
-        async with BindcarClient(cfg.bindcar_url, cfg.bindcar_token, timeout=2.0) as client:
-
-            async def ready() -> bool:
-                return (await client.ready()).ready
-
-            await proc.wait_ready(ready, timeout_s=timeout_s, interval_s=0.05)
+        await proc.wait_ready(lambda: bindcar_ready(cfg), timeout_s=timeout_s, interval_s=0.05)
     except BaseException:
         await proc.stop()
         raise
@@ -423,7 +427,8 @@ def _named_alive(cfg: DnsPlaneConfig) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return pid if b"named" in cmdline else None
+    argv0 = cmdline.split(b"\0", 1)[0]
+    return pid if os.path.basename(argv0) == b"named" else None
 
 
 def reset_state(cfg: DnsPlaneConfig) -> None:

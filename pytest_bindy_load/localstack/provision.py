@@ -170,8 +170,11 @@ def _go_build(
     started = time.monotonic()
     progress(f"  {', '.join(packages)}: building with {go_version.stdout.strip()} (log: {log_path})")
     with tempfile.TemporaryDirectory(dir=bindir) as tmp:
-        argv = [go, "build", "-trimpath", "-tags", tags, "-ldflags", ldflags, "-o", tmp + "/"]
-        _run([*argv, *packages.values()], cwd=workdir, env=env, log_path=log_path, what=f"go build of {module}")
+        for name, package in packages.items():
+            # One build per binary with an explicit output file: `-o dir/` would name
+            # go.etcd.io/etcd/server/v3 after its module path, not "etcd".
+            argv = [go, "build", "-trimpath", "-tags", tags, "-ldflags", ldflags, "-o", f"{tmp}/{name}", package]
+            _run(argv, cwd=workdir, env=env, log_path=log_path, what=f"go build of {package}")
         for name, path in targets.items():
             os.replace(Path(tmp) / name, path)
             _write_stamp(path, stamp)

@@ -173,13 +173,8 @@ def _write_operator_config(
 def _named_group(bins: Binaries, dns: named_mod.DnsPlaneConfig) -> PodGroup:
     async def ready() -> None:
         named_proc, bindcar_proc = group.processes
-        await named_proc.wait_ready(lambda: named_mod._named_answers(dns), timeout_s=30, interval_s=0.05)
-        async with named_mod.BindcarClient(dns.bindcar_url, dns.bindcar_token, timeout=2.0) as client:
-
-            async def bindcar_ready() -> bool:
-                return (await client.ready()).ready
-
-            await bindcar_proc.wait_ready(bindcar_ready, timeout_s=30, interval_s=0.05)
+        await named_proc.wait_ready(lambda: named_mod.named_answers(dns), timeout_s=30, interval_s=0.05)
+        await bindcar_proc.wait_ready(lambda: named_mod.bindcar_ready(dns), timeout_s=30, interval_s=0.05)
 
     group = PodGroup(
         name="bind9",

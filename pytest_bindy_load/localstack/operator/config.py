@@ -22,7 +22,7 @@ ANY_KIND = "*"
 
 
 class ConfigError(TargetError):
-    """The operator config file is missing, not JSON, or has a bad value; one line, names the key."""
+    """The operator config is missing, not JSON, or has a bad value; one line naming the key."""
 
 
 class DelayDistribution(StrEnum):
@@ -184,14 +184,14 @@ def _kinds(raw: Any, where: str) -> frozenset[str]:
 
 def parse_delay(raw: Any, where: str = "faults.delay") -> DelayConfig:
     d = _obj(raw, where)
-    _check_keys(
-        d, frozenset({"distribution", "value_s", "low_s", "high_s", "p50_s", "p99_s", "kinds"}), where
-    )
+    keys = frozenset({"distribution", "value_s", "low_s", "high_s", "p50_s", "p99_s", "kinds"})
+    _check_keys(d, keys, where)
     try:
         dist = DelayDistribution(d.get("distribution", "none"))
     except ValueError as e:
         allowed = [m.value for m in DelayDistribution]
-        raise ConfigError(f"{where}.distribution: {d.get('distribution')!r} not in {allowed}") from e
+        got = d.get("distribution")
+        raise ConfigError(f"{where}.distribution: {got!r} not in {allowed}") from e
     kinds = _kinds(d["kinds"], f"{where}.kinds") if "kinds" in d else frozenset(DNS_KINDS)
     cfg = DelayConfig(
         distribution=dist,
@@ -205,7 +205,9 @@ def parse_delay(raw: Any, where: str = "faults.delay") -> DelayConfig:
     if dist is DelayDistribution.UNIFORM and cfg.high_s < cfg.low_s:
         raise ConfigError(f"{where}: high_s ({cfg.high_s}) < low_s ({cfg.low_s})")
     if dist is DelayDistribution.LOGNORMAL and not 0 < cfg.p50_s <= cfg.p99_s:
-        raise ConfigError(f"{where}: lognormal needs 0 < p50_s <= p99_s, got {cfg.p50_s}, {cfg.p99_s}")
+        raise ConfigError(
+            f"{where}: lognormal needs 0 < p50_s <= p99_s, got {cfg.p50_s}, {cfg.p99_s}"
+        )
     return cfg
 
 
@@ -227,7 +229,8 @@ def parse_stall(raw: Any, where: str) -> StallWindow:
     if wall:
         if "start_wall" not in d or "end_wall" not in d:
             raise ConfigError(f"{where}: start_wall and end_wall go together")
-        s, e = _num(d["start_wall"], f"{where}.start_wall"), _num(d["end_wall"], f"{where}.end_wall")
+        s = _num(d["start_wall"], f"{where}.start_wall")
+        e = _num(d["end_wall"], f"{where}.end_wall")
         if e < s:
             raise ConfigError(f"{where}: end_wall < start_wall")
         return StallWindow(start_wall=s, end_wall=e)

@@ -21,7 +21,7 @@ from pytest_bindy_load.localstack.operator.config import (
 )
 
 
-class InjectedFault(Exception):
+class InjectedFaultError(Exception):
     """A reconcile failure chosen by the fault injector (not a real error)."""
 
 
@@ -90,11 +90,12 @@ class FaultInjector:
 
     async def apply(self, kind: str) -> float:
         """Block through stall windows, sleep the added delay, maybe raise; returns the delay."""
-        while (stall := self.stall_s()) > 0:
-            await asyncio.sleep(min(stall, 1.0))  # re-check: the window may be edited meanwhile
+        # Polls on purpose: the window may be edited (config reload) while we wait.
+        while (stall := self.stall_s()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(stall, 1.0))
         decision = self.decide(kind)
         if decision.delay_s > 0:
             await asyncio.sleep(decision.delay_s)
         if decision.fail:
-            raise InjectedFault(f"injected fault: {kind} reconcile failed on purpose")
+            raise InjectedFaultError(f"injected fault: {kind} reconcile failed on purpose")
         return decision.delay_s

@@ -34,7 +34,7 @@ class KubeError(TargetError):
         self.status = status
 
 
-class Gone(KubeError):
+class GoneError(KubeError):
     """HTTP 410 / watch ERROR 410: the resourceVersion is too old, relist."""
 
 
@@ -74,7 +74,7 @@ class KubeClient:
                 return data
         except kr8s.ServerError as e:
             status = _status_of(e)
-            cls = Gone if status == 410 else KubeError
+            cls = GoneError if status == 410 else KubeError
             raise cls(f"{what}: HTTP {status}: {e}", status=status) from e
         except (httpx.HTTPError, kr8s.APITimeoutError, OSError) as e:
             raise KubeError(f"{what}: {type(e).__name__}: {e}", status=None) from e
@@ -94,7 +94,7 @@ class KubeClient:
     async def watch(self, kind: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
         """Raw watch events (``{"type", "object"}``) from ``resource_version``, with bookmarks.
 
-        Ends normally when the server closes the stream; raises ``Gone`` on 410.
+        Ends normally when the server closes the stream; raises ``GoneError`` on 410.
         """
         params = {
             "watch": "true",
@@ -119,20 +119,19 @@ class KubeClient:
                         obj = event.get("object") or {}
                         code = obj.get("code")
                         if code == 410:
-                            raise Gone(f"watch {kind}: 410 {obj.get('message')}", status=410)
+                            raise GoneError(f"watch {kind}: 410 {obj.get('message')}", status=410)
                         raise KubeError(f"watch {kind}: {obj.get('message')}", status=code)
                     yield event
         except kr8s.ServerError as e:
             status = _status_of(e)
-            cls = Gone if status == 410 else KubeError
+            cls = GoneError if status == 410 else KubeError
             raise cls(f"watch {kind}: HTTP {status}: {e}", status=status) from e
         except (httpx.HTTPError, kr8s.APITimeoutError, OSError) as e:
             raise KubeError(f"watch {kind}: {type(e).__name__}: {e}", status=None) from e
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
-        return await self._call(
-            "GET", f"{PLURALS[kind]}/{name}", namespace=namespace, what=f"get {kind} {namespace}/{name}"
-        )
+        what = f"get {kind} {namespace}/{name}"
+        return await self._call("GET", f"{PLURALS[kind]}/{name}", namespace=namespace, what=what)
 
     async def patch(
         self, kind: str, namespace: str, name: str, body: dict[str, Any], *, status: bool = False

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 API_GROUP = "bindy.firestoned.io"
 API_VERSION = f"{API_GROUP}/v1beta1"
@@ -46,6 +46,7 @@ RDTYPES: dict[str, str] = {
 CAA_TAGS = frozenset({"issue", "issuewild", "iodef"})
 
 Obj = Mapping[str, Any]
+ObjT = TypeVar("ObjT", bound=Mapping[str, Any])
 
 
 class Reason(StrEnum):
@@ -112,7 +113,7 @@ def selector_matches(selector: Any, labels: Mapping[str, str] | None) -> bool:
 
 
 def _expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key = expr.get("key")
+    key = str(expr.get("key"))
     op = expr.get("operator")
     values = expr.get("values") or []
     present = key in labels
@@ -149,19 +150,17 @@ def instance_eligible(instance: Obj, zone_namespace: str) -> bool:
     return "*" in names or zone_namespace in names
 
 
-def zone_instances(zone: Obj, instances: Iterable[Obj]) -> list[Obj]:
+def zone_instances(zone: Obj, instances: Iterable[ObjT]) -> list[ObjT]:
     """Bind9Instances bound to ``zone``, sorted by (namespace, name) for stable status output."""
     ns = str(meta(zone).get("namespace", ""))
     items = (zone.get("spec") or {}).get("bind9InstancesFrom")
     chosen = [
-        i
-        for i in instances
-        if instance_eligible(i, ns) and selects(items, meta(i).get("labels"))
+        i for i in instances if instance_eligible(i, ns) and selects(items, meta(i).get("labels"))
     ]
     return sorted(chosen, key=lambda i: (meta(i).get("namespace", ""), meta(i).get("name", "")))
 
 
-def primaries(instances: Sequence[Obj]) -> list[Obj]:
+def primaries(instances: Sequence[ObjT]) -> list[ObjT]:
     return [i for i in instances if (i.get("spec") or {}).get("role") == "primary"]
 
 
@@ -171,11 +170,11 @@ def _age_key(zone: Obj) -> tuple[str, str, str]:
     return str(m.get("creationTimestamp", "")), str(m.get("namespace", "")), str(m.get("name", ""))
 
 
-def older_duplicate(zone: Obj, zones: Iterable[Obj]) -> Obj | None:
+def older_duplicate(zone: Obj, zones: Iterable[ObjT]) -> ObjT | None:
     """The oldest other DNSZone with the same zoneName when it is older than ``zone``."""
     name = (zone.get("spec") or {}).get("zoneName")
     me = _age_key(zone)
-    best: Obj | None = None
+    best: ObjT | None = None
     for z in zones:
         if (z.get("spec") or {}).get("zoneName") != name or _age_key(z)[1:] == me[1:]:
             continue
@@ -387,8 +386,18 @@ def points_at(record: Obj, namespace: str, name: str) -> bool:
     )
 
 
-def zone_create_body(zone: Obj, tsig_key_name: str, ns_ip: str) -> dict[str, Any]:
-    """bindcar CreateZoneRequest as bindy builds it for a primary (5.2).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneCreateArgs:
+    """What bindy puts in bindcar's CreateZoneRequest for a primary (CONTRACT 5.2)."""
+
+    zone_name: str
+    soa: dict[str, Any]
+    name_servers: tuple[str, ...]
+    name_server_ips: dict[str, str]
+
+
+def zone_create_args(zone: Obj, ns_ip: str) -> ZoneCreateArgs:
+    """The zone's SOA, NS names and glue as bindy derives them.
 
     Glue: spec.nameServers' IPv4s, else the deprecated nameServerIps, else ``ns1.<zone>.`` ->
     the instance address, as bindy auto-generates. An in-zone primaryNs without glue gets the
@@ -396,8 +405,8 @@ def zone_create_body(zone: Obj, tsig_key_name: str, ns_ip: str) -> dict[str, Any
     """
     spec = zone.get("spec") or {}
     zone_name = str(spec.get("zoneName", "")).rstrip(".")
-    soa = spec.get("soaRecord") or {}
-    primary_ns = _absolute(str(soa.get("primaryNs", f"ns1.{zone_name}.")))
+    soa_spec = spec.get("soaRecord") or {}
+    primary_ns = _absolute(str(soa_spec.get("primaryNs", f"ns1.{zone_name}.")))
     servers = [primary_ns]
     glue: dict[str, str] = {}
     for ns in spec.get("nameServers") or []:
@@ -415,23 +424,13 @@ def zone_create_body(zone: Obj, tsig_key_name: str, ns_ip: str) -> dict[str, Any
     for host in servers:
         if host.endswith(f".{zone_name}.") and host not in glue:
             glue[host] = ns_ip
-    return {
-        "zoneName": zone_name,
-        "zoneType": "primary",
-        "zoneConfig": {
-            "ttl": DEFAULT_RECORD_TTL,
-            "soa": {
-                "primaryNs": primary_ns,
-                "adminEmail": _absolute(str(soa.get("adminEmail", f"admin.{zone_name}."))),
-                "serial": soa.get("serial", 1),
-                "refresh": soa.get("refresh", 3600),
-                "retry": soa.get("retry", 600),
-                "expire": soa.get("expire", 604800),
-                "negativeTtl": soa.get("negativeTtl", 300),
-            },
-            "nameServers": servers,
-            "nameServerIps": glue,
-            "records": [],
-        },
-        "updateKeyName": tsig_key_name,
+    soa: dict[str, Any] = {
+        "primaryNs": primary_ns,
+        "adminEmail": _absolute(str(soa_spec.get("adminEmail", f"admin.{zone_name}."))),
     }
+    for k in ("serial", "refresh", "retry", "expire", "negativeTtl"):
+        if soa_spec.get(k) is not None:
+            soa[k] = soa_spec[k]
+    return ZoneCreateArgs(
+        zone_name=zone_name, soa=soa, name_servers=tuple(servers), name_server_ips=glue
+    )

@@ -1,0 +1,318 @@
+"""pytest11 entry point of pytest-bindy-load: options, ini keys, markers, hooks and fixtures.
+
+Wiring only: values are parsed and validated in ``profiles``; the resolved ``Profile``,
+``LoadTestConfig`` and ``RunContext`` live in ``config.stash`` under the keys below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Final
+
+import pytest
+
+from pytest_bindy_load import hookspecs, profiles
+from pytest_bindy_load.errors import ProfileError
+from pytest_bindy_load.profiles import LoadTestConfig, Profile, RunContext
+
+PROFILE_KEY: Final = pytest.StashKey[Profile]()
+LOAD_CONFIG_KEY: Final = pytest.StashKey[LoadTestConfig]()
+RUN_KEY: Final = pytest.StashKey[RunContext]()
+_REPLACED_BY_HOOK_KEY: Final = pytest.StashKey[bool]()
+
+GROUP: Final = "bindy-load"
+_GROUP_HELP: Final = (
+    "bindy-load (load, chaos and DNS tests of bindy). Every option also reads the ini key "
+    "bindy_load_<name> and the env var BINDY_LOAD_<NAME>; CLI > env > ini > profile file"
+)
+_SPELLINGS_PLUGIN: Final = "bindy-load-option-spellings"
+
+# One help text per setting, shared by the CLI option and its ini key (the env variable is
+# BINDY_LOAD_<NAME>). Each states the default and the valid values.
+PROFILE_HELP: Final = (
+    "Load profile: a built-in name (quick, standard, extended) or a path to a TOML file. "
+    "Default: quick."
+)
+BASELINE_HELP: Final = (
+    "Baseline run JSON to compare this run against. Default: none (no comparison)."
+)
+SAVE_BASELINE_HELP: Final = (
+    "Write this run as the baseline (to the --baseline path, else into the output dir). "
+    "A flag; ini/env values: true or false. Default: false."
+)
+KUBE_CONTEXT_HELP: Final = (
+    "kubeconfig context of the cluster under test; 'local-stack' selects the embedded local "
+    "stack. Default: the local stack."
+)
+OUTPUT_DIR_HELP: Final = (
+    "Directory for reports, one subdirectory per run id. Default: bindy-load-reports."
+)
+KEEP_NAMESPACE_HELP: Final = (
+    "Keep the namespaces the run created, for inspection. A flag; ini/env values: true or "
+    "false. Default: false."
+)
+SEED_HELP: Final = (
+    "Seed for generated names and data, an integer >= 0. Default: derived from the run id "
+    "and printed in the header, so a run can be repeated."
+)
+NAMESPACE_PREFIX_HELP: Final = (
+    "Prefix of the namespaces the run creates: lowercase letters, digits and '-', starting "
+    "with a letter, at most 40 characters. Default: bindy-load."
+)
+PROMETHEUS_URL_HELP: Final = (
+    "Prometheus base URL (http or https) to query for operator resource usage. Default: none."
+)
+ZONES_HELP: Final = (
+    "Override burst.zones, the zones the burst spreads its records over: an integer >= 1. "
+    "Default: from the profile (quick: 2)."
+)
+RECORDS_HELP: Final = (
+    "Override burst.records, the records the burst creates in total: an integer >= 1. "
+    "Default: from the profile (quick: 100)."
+)
+CONCURRENCY_HELP: Final = (
+    "Override burst.concurrency, the burst's operations in flight: an integer >= 1. "
+    "Default: from the profile (quick: 20)."
+)
+RATE_HELP: Final = (
+    "Override sustained.rate_per_s, the offered operations per second: a number > 0. "
+    "Default: from the profile (quick: 10)."
+)
+DURATION_HELP: Final = (
+    "Override sustained.duration_s: seconds, or with a unit (90, 90s, 2m, 1h), > 0. "
+    "Default: from the profile (quick: 120)."
+)
+
+MARKERS: Final[dict[str, str]] = {
+    "burst": "burst scenario: create the profile's [burst] records as fast as concurrency "
+    "allows; measures created -> Ready.",
+    "sustained": "sustained scenario: open-loop create/update/delete load at [sustained] "
+    "rate_per_s for duration_s.",
+    "chaos": "chaos scenario: kill operator/BIND9 pods under load ([chaos]); measures recovery.",
+    "e2e": "end-to-end scenario: follow [e2e] records from creation through Ready to a DNS answer.",
+    "dns": "queries the target's DNS server (loopback on the local stack).",
+    "bindcar": "calls bindcar's REST API directly.",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Option:
+    setting: str  # profiles.SETTINGS name; ini bindy_load_<setting>, env BINDY_LOAD_<SETTING>
+    names: tuple[str, str]  # (short spelling, --bindy-* spelling that is always registered)
+    help: str
+    metavar: str | None = None  # None: a flag
+
+    @property
+    def dest(self) -> str:
+        return f"bindy_load_{self.setting}"
+
+
+OPTIONS: Final[tuple[_Option, ...]] = (
+    _Option(setting="profile", names=("--profile", "--bindy-profile"), help=PROFILE_HELP,
+            metavar="NAME|PATH"),
+    _Option(setting="baseline", names=("--baseline", "--bindy-baseline"), help=BASELINE_HELP,
+            metavar="PATH"),
+    _Option(setting="save_baseline", names=("--save-baseline", "--bindy-save-baseline"),
+            help=SAVE_BASELINE_HELP),
+    _Option(setting="kube_context", names=("--kube-context", "--bindy-context"),
+            help=KUBE_CONTEXT_HELP, metavar="CONTEXT"),
+    _Option(setting="output_dir", names=("--output-dir", "--bindy-report-dir"),
+            help=OUTPUT_DIR_HELP, metavar="DIR"),
+    _Option(setting="keep_namespace", names=("--keep-namespace", "--bindy-keep-namespace"),
+            help=KEEP_NAMESPACE_HELP),
+    _Option(setting="seed", names=("--seed", "--bindy-seed"), help=SEED_HELP, metavar="N"),
+    _Option(setting="namespace_prefix", names=("--namespace-prefix", "--bindy-namespace-prefix"),
+            help=NAMESPACE_PREFIX_HELP, metavar="PREFIX"),
+    _Option(setting="prometheus_url", names=("--prometheus-url", "--bindy-prometheus-url"),
+            help=PROMETHEUS_URL_HELP, metavar="URL"),
+    _Option(setting="zones", names=("--zones", "--bindy-zones"), help=ZONES_HELP, metavar="N"),
+    _Option(setting="records", names=("--records", "--bindy-records"), help=RECORDS_HELP,
+            metavar="N"),
+    _Option(setting="concurrency", names=("--concurrency", "--bindy-concurrency"),
+            help=CONCURRENCY_HELP, metavar="N"),
+    _Option(setting="rate", names=("--rate", "--bindy-rate"), help=RATE_HELP, metavar="PER_S"),
+    _Option(setting="duration", names=("--duration", "--bindy-duration"), help=DURATION_HELP,
+            metavar="DURATION"),
+)  # fmt: skip
+
+# Short spellings that installed plugins are known to register, possibly after this plugin
+# loads; argparse would then fail inside *their* registration, so ours must yield up front.
+# Keyed by the top-level package of the plugin's pytest11 entry point.
+_KNOWN_CLAIMS: Final[dict[str, tuple[str, ...]]] = {
+    "pytest_profiling": ("--profile",),
+    "kubetest": ("--kube-context",),
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class _OptionSpellings:
+    """Which spellings this run registered; a plugin object so the state lives with the run."""
+
+    registered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def flag(self, option: _Option) -> str:
+        return self.registered.get(option.setting, option.names)[0]
+
+    def dropped(self) -> list[tuple[str, str]]:
+        """(short spelling another plugin owns, the spelling to use instead)."""
+        return [
+            (o.names[0], o.names[1])
+            for o in OPTIONS
+            if o.setting in self.registered and o.names[0] not in self.registered[o.setting]
+        ]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    group = parser.getgroup(GROUP, _GROUP_HELP)
+    taken = _taken_option_names(parser) | _claimed_by_other_plugins(pluginmanager)
+    spellings = _OptionSpellings()
+    for option in OPTIONS:
+        spellings.registered[option.setting] = _add_option(group, option, taken)
+        parser.addini(profiles.ini_key(option.setting), option.help, default=None)
+    pluginmanager.register(spellings, _SPELLINGS_PLUGIN)
+
+
+def _add_option(group: pytest.OptionGroup, option: _Option, taken: set[str]) -> tuple[str, ...]:
+    """Register the option, dropping its short spelling when another plugin owns it."""
+    attrs: dict[str, Any] = {"dest": option.dest, "default": None, "help": option.help}
+    if option.metavar is None:
+        attrs["action"] = "store_true"
+    else:
+        attrs["metavar"] = option.metavar
+    short, bindy = option.names
+    if short not in taken:
+        try:
+            group.addoption(short, bindy, **attrs)
+        except (argparse.ArgumentError, ValueError):
+            pass  # pytest >= 9.2 builds argparse eagerly and reports the conflict here
+        else:
+            return option.names
+    group.addoption(bindy, **attrs)
+    return (bindy,)
+
+
+def _taken_option_names(parser: pytest.Parser) -> set[str]:
+    """Option strings other plugins registered already (pytest < 9.2 only fails at parse time).
+
+    Reads the parser's groups, which pytest keeps private; without them we only lose the
+    early check, not correctness on pytest >= 9.2.
+    """
+    names: set[str] = set()
+    groups = [*getattr(parser, "_groups", ()), getattr(parser, "_anonymous", None)]
+    for group in groups:
+        for argument in getattr(group, "options", ()):
+            names.update(argument.names())
+    return names
+
+
+def _claimed_by_other_plugins(pluginmanager: pytest.PytestPluginManager) -> set[str]:
+    claimed: set[str] = set()
+    for ep in entry_points(group="pytest11"):
+        package = ep.value.partition(":")[0].strip().partition(".")[0]
+        if package in _KNOWN_CLAIMS and not pluginmanager.is_blocked(ep.name):
+            claimed.update(_KNOWN_CLAIMS[package])
+    return claimed
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    if config.getoption("help", default=False):
+        return  # --help must work even when a setting is broken
+    try:
+        resolved = profiles.resolve(_raw_settings(config))
+        profile = resolved.profile
+        replacement = config.hook.pytest_bindy_load_modify_profile(
+            profile=profile, load_config=resolved.load_config, config=config
+        )
+        if replacement is not None:
+            profile = profiles.validate_profile(
+                replacement, where="hook pytest_bindy_load_modify_profile"
+            )
+    except ProfileError as exc:
+        raise pytest.UsageError(f"bindy-load: {exc}") from exc
+    config.stash[PROFILE_KEY] = profile
+    config.stash[_REPLACED_BY_HOOK_KEY] = replacement is not None
+    config.stash[LOAD_CONFIG_KEY] = resolved.load_config
+    config.stash[RUN_KEY] = RunContext.new(seed=resolved.load_config.seed)
+
+
+def _raw_settings(config: pytest.Config) -> dict[str, profiles.RawValue]:
+    spellings = config.pluginmanager.get_plugin(_SPELLINGS_PLUGIN)
+    if not isinstance(spellings, _OptionSpellings):
+        spellings = _OptionSpellings()
+    raw: dict[str, profiles.RawValue] = {}
+    for option in OPTIONS:
+        value = profiles.pick(
+            option.setting,
+            cli=config.getoption(option.dest),
+            cli_flag=spellings.flag(option),
+            env=os.environ,
+            ini=config.getini(profiles.ini_key(option.setting)),
+            ini_file=config.inipath,
+            cwd=config.invocation_params.dir,
+        )
+        if value is not None:
+            raw[option.setting] = value
+    return raw
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if RUN_KEY not in config.stash:
+        return []
+    profile, load, run = (
+        config.stash[PROFILE_KEY],
+        config.stash[LOAD_CONFIG_KEY],
+        config.stash[RUN_KEY],
+    )
+    lines = [
+        f"bindy-load: target={load.target_label}, profile={profile.name} "
+        f"({profile.source_label}), seed={run.seed}, run id={run.run_id}"
+    ]
+    if profile.overrides:
+        shown = (f"{key}={profile.value_at(key)} ({where})" for key, where in profile.overrides)
+        lines.append("bindy-load: overrides: " + ", ".join(shown))
+    if config.stash.get(_REPLACED_BY_HOOK_KEY, False):
+        lines.append("bindy-load: profile replaced by hook pytest_bindy_load_modify_profile")
+    spellings = config.pluginmanager.get_plugin(_SPELLINGS_PLUGIN)
+    if isinstance(spellings, _OptionSpellings):
+        for short, bindy in spellings.dropped():
+            lines.append(f"bindy-load: {short} belongs to another plugin here; use {bindy}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bindy_profile(pytestconfig: pytest.Config) -> Profile:
+    """The run's resolved profile (after overrides and pytest_bindy_load_modify_profile)."""
+    return pytestconfig.stash[PROFILE_KEY]
+
+
+@pytest.fixture(scope="session")
+def load_config(pytestconfig: pytest.Config) -> LoadTestConfig:
+    """Where and how the run executes: target context, output dir, seed, namespace prefix."""
+    return pytestconfig.stash[LOAD_CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def bindy_run(pytestconfig: pytest.Config) -> RunContext:
+    """Run id (labels, namespace names, report paths), effective seed and start time."""
+    return pytestconfig.stash[RUN_KEY]
+
+
+# --- Fixtures the lead adds here (issue 4), each a thin adapter over a concern module:
+# --- bindy_target (session; local stack or the named cluster), cluster (session; kr8s + WatchHub),
+# --- load_namespace (function; labelled, removed in the finalizer), generator (seeded with
+# --- bindy_run.seed), metrics (function; MetricsCollector).
