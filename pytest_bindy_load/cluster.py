@@ -189,6 +189,7 @@ class _Stream:
     namespace: str  # "" = all namespaces
     stats: WatchStats = field(default_factory=WatchStats)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
     resource_version: str | None = None
     task: asyncio.Task[None] | None = None
     inner: asyncio.Task[None] | None = None
@@ -250,11 +251,14 @@ class WatchHub:
         return stream
 
     async def ensure_watching(self, kind: str, namespace: str, *, timeout_s: float = 60.0) -> None:
-        """Start the kind's watch (if needed) and return once its initial list is cached."""
+        """Start the kind's watch (if needed) and return once its initial list is cached and
+        its stream is open, so later changes are observed as they happen."""
         stream = self._stream(kind, namespace)
         try:
             async with asyncio.timeout(timeout_s):
                 await stream.synced.wait()
+                if stream.failure is None:
+                    await stream.connected.wait()
         except TimeoutError:
             raise DeadlineExceeded(f"watch of {kind} not synced within {timeout_s}s") from None
         if stream.failure is not None:
@@ -415,6 +419,7 @@ class WatchHub:
                 if code is not None and 400 <= code < 500 and code != 429:
                     stream.failure = exc
                     stream.synced.set()
+                    stream.connected.set()
                     self._fail_scope(stream, exc)
                     log.error("watch of %s stopped: HTTP %s %s", stream.kind, code, exc)
                     return
@@ -426,6 +431,7 @@ class WatchHub:
                 # Unexpected: fail the waiters now rather than at their deadlines.
                 stream.failure = exc
                 stream.synced.set()
+                stream.connected.set()
                 self._fail_scope(stream, exc)
                 log.exception("watch of %s stopped", stream.kind)
                 return
@@ -498,6 +504,7 @@ class WatchHub:
             timeout=httpx.Timeout(10.0, read=read_timeout),
         ) as resp:
             stream.stats.connections += 1
+            stream.connected.set()
             async for line in resp.aiter_lines():
                 if not line:
                     continue

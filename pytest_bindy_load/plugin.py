@@ -8,20 +8,47 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from typing import Any, Final
 
 import pytest
 
-from pytest_bindy_load import hookspecs, profiles
+from pytest_bindy_load import __version__, hookspecs, profiles
+from pytest_bindy_load.cluster import TestCluster, WatchHub
 from pytest_bindy_load.errors import ProfileError
+from pytest_bindy_load.generators import FixtureGenerator
+from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_stack
+from pytest_bindy_load.metrics import MetricsCollector
+from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import LoadTestConfig, Profile, RunContext
+from pytest_bindy_load.report import (
+    LoadTestReport,
+    ReportPaths,
+    RunMetadata,
+    ScenarioReport,
+    summary_lines,
+)
+from pytest_bindy_load.target import BindyTarget, cluster_target
 
 PROFILE_KEY: Final = pytest.StashKey[Profile]()
 LOAD_CONFIG_KEY: Final = pytest.StashKey[LoadTestConfig]()
 RUN_KEY: Final = pytest.StashKey[RunContext]()
 _REPLACED_BY_HOOK_KEY: Final = pytest.StashKey[bool]()
+SCENARIOS_KEY: Final = pytest.StashKey[list[ScenarioReport]]()
+TARGET_REPORT_KEY: Final = pytest.StashKey[dict[str, Any]]()
+REPORT_PATHS_KEY: Final = pytest.StashKey[ReportPaths]()
+REPORT_DOC_KEY: Final = pytest.StashKey[dict[str, Any]]()
+_GENERATOR_COUNT_KEY: Final = pytest.StashKey[list[int]]()
+# Scenario tests ask for their profile section by fixture name.
+_SCENARIO_SECTIONS: Final = {
+    "burst_config": "burst",
+    "sustained_config": "sustained",
+    "chaos_config": "chaos",
+    "e2e_config": "e2e",
+}
 
 GROUP: Final = "bindy-load"
 _GROUP_HELP: Final = (
@@ -312,7 +339,148 @@ def bindy_run(pytestconfig: pytest.Config) -> RunContext:
     return pytestconfig.stash[RUN_KEY]
 
 
-# --- Fixtures the lead adds here (issue 4), each a thin adapter over a concern module:
-# --- bindy_target (session; local stack or the named cluster), cluster (session; kr8s + WatchHub),
-# --- load_namespace (function; labelled, removed in the finalizer), generator (seeded with
-# --- bindy_run.seed), metrics (function; MetricsCollector).
+# --- The target and the cluster: session scope, on the session event loop.
+
+
+@pytest.fixture(scope="session")
+async def bindy_local_stack(load_config: LoadTestConfig) -> AsyncIterator[LocalStack | None]:
+    """The embedded local stack when no --kube-context was given; None on a named cluster."""
+    if load_config.kube_context is not None:
+        yield None
+        return
+    async with local_stack(StackOptions()) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def bindy_target(
+    load_config: LoadTestConfig, bindy_local_stack: LocalStack | None, pytestconfig: pytest.Config
+) -> BindyTarget:
+    """What the run measures: the local stack by default, a cluster only when named. The
+    report names it (without secrets)."""
+    if bindy_local_stack is not None:
+        target = bindy_local_stack.target
+    else:
+        assert load_config.kube_context is not None
+        target = cluster_target(load_config.kube_context)
+    pytestconfig.stash[TARGET_REPORT_KEY] = target.to_report()
+    return target
+
+
+@pytest.fixture(scope="session")
+async def cluster(bindy_target: BindyTarget, bindy_run: RunContext) -> AsyncIterator[TestCluster]:
+    """Connected, with bindy's CRDs and operator checked; every namespace of this run is
+    removed at the end, whatever happened."""
+    tc = await TestCluster.connect(bindy_target)
+    await tc.check_crds()
+    await tc.check_operator()
+    try:
+        yield tc
+    finally:
+        await tc.cleanup_run(bindy_run.run_id)
+
+
+@pytest.fixture(scope="session")
+async def watch_hub(cluster: TestCluster) -> AsyncIterator[WatchHub]:
+    """One shared watch per kind for the whole session."""
+    async with cluster.watch_hub() as hub:
+        yield hub
+
+
+@pytest.fixture
+async def load_namespace(
+    cluster: TestCluster, load_config: LoadTestConfig, bindy_run: RunContext
+) -> AsyncIterator[str]:
+    """A fresh namespace labelled with the run id; deleted afterwards unless --keep-namespace."""
+    name = await cluster.create_namespace(load_config.namespace_prefix, bindy_run.run_id)
+    try:
+        yield name
+    finally:
+        if not load_config.keep_namespace:
+            await cluster.delete_namespace(name, run_id=bindy_run.run_id)
+
+
+@pytest.fixture
+def generator(bindy_run: RunContext, request: pytest.FixtureRequest) -> FixtureGenerator:
+    """Seeded fixtures; each test gets its own zone-name prefix so zone names stay unique
+    cluster-wide within a run (a duplicate would be DuplicateZone, not load)."""
+    counter = request.config.stash.setdefault(_GENERATOR_COUNT_KEY, [0])
+    counter[0] += 1
+    return FixtureGenerator(bindy_run.seed, bindy_run.run_id, zone_prefix=f"t{counter[0]}z")
+
+
+@pytest.fixture
+def metrics() -> MetricsCollector:
+    return MetricsCollector()
+
+
+@pytest.fixture
+async def cr_operations(
+    cluster: TestCluster, watch_hub: WatchHub, load_namespace: str
+) -> CROperations:
+    return CROperations(cluster.api, watch_hub, load_namespace)
+
+
+@pytest.fixture
+def record_scenario(request: pytest.FixtureRequest) -> Callable[[ScenarioReport], None]:
+    """Hands a scenario's report to the session report (written at session end)."""
+
+    def record(report: ScenarioReport) -> None:
+        request.config.stash.setdefault(SCENARIOS_KEY, []).append(report)
+        request.config.hook.pytest_bindy_load_scenario_finished(
+            item=request.node, result=report, config=request.config
+        )
+
+    return record
+
+
+# --- Scenario parametrization: each scenario test takes its section of the active profile.
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if PROFILE_KEY not in metafunc.config.stash:
+        return
+    profile = metafunc.config.stash[PROFILE_KEY]
+    for fixture, section in _SCENARIO_SECTIONS.items():
+        if fixture in metafunc.fixturenames:
+            value = getattr(profile, section)
+            metafunc.parametrize(fixture, [value], ids=[f"{profile.name}-{section}"])
+
+
+# --- Session report.
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    scenarios = config.stash.get(SCENARIOS_KEY, [])
+    if not scenarios or RUN_KEY not in config.stash:
+        return
+    run, profile, load = (
+        config.stash[RUN_KEY],
+        config.stash[PROFILE_KEY],
+        config.stash[LOAD_CONFIG_KEY],
+    )
+    target = config.stash.get(TARGET_REPORT_KEY, {"description": load.target_label})
+    metadata = RunMetadata(
+        run_id=run.run_id,
+        target=target,
+        profile=profile.name,
+        seed=run.seed,
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC),
+        versions={"pytest-bindy-load": __version__},
+    )
+    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios))
+    config.stash[REPORT_PATHS_KEY] = report.write(load.output_dir)
+    config.stash[REPORT_DOC_KEY] = report.to_json()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    doc = config.stash.get(REPORT_DOC_KEY, None)
+    paths = config.stash.get(REPORT_PATHS_KEY, None)
+    if doc is None or paths is None:
+        return
+    terminalreporter.section("bindy-load")
+    for line in summary_lines(doc):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"reports: {paths.json} {paths.markdown} {paths.html}")

@@ -94,4 +94,28 @@ def require_loopback(address: str, what: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise TargetError(f"{what} {address!r} is not a loopback address; the local stack only uses 127.0.0.0/8 or ::1")
+        raise TargetError(
+            f"{what} {address!r} is not a loopback address; the local stack only uses 127.0.0.0/8 or ::1"
+        )
+
+
+def cluster_target(
+    context: str,
+    *,
+    kubeconfig: Path | None = None,
+    instance_selector: dict[str, str] | None = None,
+    operator_namespace: str = "bindy-system",
+) -> BindyTarget:
+    """A cluster the user named with ``--kube-context``. Data-plane addresses stay unset: on a
+    cluster they are reached through Kubernetes, never guessed."""
+    if not context:
+        raise TargetError("an empty kube context names no cluster; give --kube-context NAME")
+    return BindyTarget(
+        kind=TargetKind.CLUSTER,
+        description=f"cluster context {context}",
+        kubeconfig=kubeconfig,
+        context=context,
+        operator_namespace=operator_namespace,
+        # kind/ creates Bind9Cluster "bindy-load"; its instances carry this label (CONTRACT 2.1).
+        instance_selector=instance_selector or {"bindy.firestoned.io/cluster": "bindy-load"},
+    )

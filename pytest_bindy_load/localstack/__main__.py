@@ -87,9 +87,21 @@ def _up(name: str, keep: bool) -> int:
     log_path = run_dir.parent / f"{name}.serve.log"
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_bindy_load.localstack", "serve", "--name", name,
-             "--run-dir", str(run_dir), *(["--keep"] if keep else [])],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "pytest_bindy_load.localstack",
+                "serve",
+                "--name",
+                name,
+                "--run-dir",
+                str(run_dir),
+                *(["--keep"] if keep else []),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + UP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -97,11 +109,18 @@ def _up(name: str, keep: bool) -> int:
         if state and state.get("pid") == proc.pid:
             print(f"stack {name!r} up in {state['started_s']} s")  # noqa: T201
             print(f"  KUBECONFIG={state['kubeconfig']}")  # noqa: T201
-            print(f"  DNS {state['dns_server'][0]}:{state['dns_server'][1]}, bindcar {state['bindcar_url']}")  # noqa: T201
+            print(
+                f"  DNS {state['dns_server'][0]}:{state['dns_server'][1]}, bindcar {state['bindcar_url']}"
+            )
             return 0
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-25:]
-            print(f"stack {name!r} failed to start (exit {proc.returncode}):", *tail, sep="\n", file=sys.stderr)  # noqa: T201
+            print(
+                f"stack {name!r} failed to start (exit {proc.returncode}):",
+                *tail,
+                sep="\n",
+                file=sys.stderr,
+            )
             return 1
         time.sleep(0.2)
     proc.terminate()
@@ -128,7 +147,10 @@ def _down(name: str, timeout_s: float = 60.0) -> int:
             os.killpg(int(state["processes"][n]), signal.SIGKILL)
     with contextlib.suppress(FileNotFoundError):
         _state_path(name).unlink()
-    print(f"stack {name!r} down" + (f" (killed leftovers: {', '.join(leftovers)})" if leftovers else ""))  # noqa: T201
+    print(
+        f"stack {name!r} down"
+        + (f" (killed leftovers: {', '.join(leftovers)})" if leftovers else "")
+    )
     return 0
 
 
@@ -137,7 +159,9 @@ def _status(name: str) -> int:
     if state is None or not _alive(int(state["pid"])):
         print(f"stack {name!r}: down")  # noqa: T201
         return 3
-    procs = ", ".join(f"{n}={'up' if p and _alive(int(p)) else 'DEAD'}" for n, p in state["processes"].items())
+    procs = ", ".join(
+        f"{n}={'up' if p and _alive(int(p)) else 'DEAD'}" for n, p in state["processes"].items()
+    )
     print(f"stack {name!r}: up (pid {state['pid']}); kubeconfig {state['kubeconfig']}; {procs}")  # noqa: T201
     return 0
 
@@ -145,10 +169,14 @@ def _status(name: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_bindy_load.localstack")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("provision", help="build or find every binary; cached in $PYTEST_BINDY_LOAD_CACHE")
+    sub.add_parser(
+        "provision", help="build or find every binary; cached in $PYTEST_BINDY_LOAD_CACHE"
+    )
     for cmd in ("up", "down", "status", "serve"):
         p = sub.add_parser(cmd)
-        p.add_argument("--name", default="default", help="stack name (several can run side by side)")
+        p.add_argument(
+            "--name", default="default", help="stack name (several can run side by side)"
+        )
         if cmd in ("up", "serve"):
             p.add_argument("--keep", action="store_true", help="keep the run dir after down")
         if cmd == "serve":

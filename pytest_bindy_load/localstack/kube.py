@@ -65,7 +65,10 @@ def _write_kubeconfig(path: Path, *, server: str, ca: Path, token: Secret) -> No
         ],
         "users": [{"name": "admin", "user": {"token": token.reveal()}}],
         "contexts": [
-            {"name": "bindy-load-local", "context": {"cluster": "bindy-load-local", "user": "admin"}}
+            {
+                "name": "bindy-load-local",
+                "context": {"cluster": "bindy-load-local", "user": "admin"},
+            }
         ],
         "current-context": "bindy-load-local",
     }
@@ -89,9 +92,16 @@ async def start_control_plane(bins: Binaries, run_dir: Path) -> ControlPlane:
     tokens.write_text(f'{token.reveal()},admin,admin,"system:masters"\n')
     tokens.chmod(0o600)
     kubeconfig = run_dir / "kubeconfig"
-    _write_kubeconfig(kubeconfig, server=f"https://127.0.0.1:{api_port}", ca=pki.ca_cert, token=token)
+    _write_kubeconfig(
+        kubeconfig, server=f"https://127.0.0.1:{api_port}", ca=pki.ca_cert, token=token
+    )
     cp = ControlPlane(
-        run_dir=run_dir, api_port=api_port, etcd_port=etcd_port, kubeconfig=kubeconfig, token=token, pki=pki
+        run_dir=run_dir,
+        api_port=api_port,
+        etcd_port=etcd_port,
+        kubeconfig=kubeconfig,
+        token=token,
+        pki=pki,
     )
     logs = run_dir / "logs"
     etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -182,7 +192,9 @@ async def start_control_plane(bins: Binaries, run_dir: Path) -> ControlPlane:
             await apiserver.wait_ready(api_ready, timeout_s=START_TIMEOUT_S, interval_s=0.2)
 
             async def default_sa_exists() -> bool:
-                r = await client.get(f"{cp.api_url}/api/v1/namespaces/default/serviceaccounts/default")
+                r = await client.get(
+                    f"{cp.api_url}/api/v1/namespaces/default/serviceaccounts/default"
+                )
                 return r.status_code == 200
 
             cp.processes.append(kcm)

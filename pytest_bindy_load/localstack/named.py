@@ -309,8 +309,6 @@ async def named_answers(cfg: DnsPlaneConfig) -> bool:
     return True
 
 
-
-
 async def bindcar_ready(cfg: DnsPlaneConfig) -> bool:
     """Readiness probe: bindcar's ``/api/v1/ready`` reports its zone dir and rndc both ok."""
     async with BindcarClient(cfg.bindcar_url, None, timeout=2.0) as client:

@@ -101,7 +101,7 @@ class ManagedProcess:
                     stderr=asyncio.subprocess.STDOUT,
                     env=env,
                     cwd=self.cwd,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads spawn children here
+                    preexec_fn=_die_with_parent,
                 )
             except FileNotFoundError as e:
                 raise TargetError(f"{self.name}: executable not found: {self.argv[0]}") from e
@@ -109,7 +109,9 @@ class ManagedProcess:
         log.info("started %s pid=%s log=%s", self.name, self.proc.pid, self.log_path)
 
     def failure(self, why: str) -> TargetError:
-        return TargetError(f"{self.name} {why}; last lines of {self.log_path}:\n{tail(self.log_path)}")
+        return TargetError(
+            f"{self.name} {why}; last lines of {self.log_path}:\n{tail(self.log_path)}"
+        )
 
     async def wait_ready(
         self, probe: Callable[[], Awaitable[bool]], *, timeout_s: float, interval_s: float = 0.1

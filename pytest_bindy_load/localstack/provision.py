@@ -83,7 +83,9 @@ def _override(name: str) -> Path | None:
         if raw:
             path = Path(raw).expanduser()
             if not (path.is_file() and os.access(path, os.X_OK)):
-                raise ProvisionError(f"{var}={raw!r} is not an executable file; unset it or fix the path")
+                raise ProvisionError(
+                    f"{var}={raw!r} is not an executable file; unset it or fix the path"
+                )
             return path
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and name in ("etcd", "kube-apiserver"):
@@ -105,7 +107,9 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, wha
     with log_path.open("ab") as out:
         out.write(f"\n--- {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
         out.flush()
-        proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(
+            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
     if proc.returncode != 0:
         lines = log_path.read_text(errors="replace").splitlines()[-20:]
         joined = "\n".join(lines)
@@ -153,9 +157,19 @@ def _go_build(
     bindir = cache / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     files = _gomod_files(module)
-    go = _require_tool("go", "install Go >= 1.26 (Debian: apt-get install golang-go, or a go.dev toolchain)")
-    go_version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
-    stamp = _digest(files["go.mod"], files["go.sum"], ldflags.encode(), tags.encode(), go_version.stdout.encode())
+    go = _require_tool(
+        "go", "install Go >= 1.26 (Debian: apt-get install golang-go, or a go.dev toolchain)"
+    )
+    go_version = subprocess.run(
+        [go, "env", "GOVERSION"], capture_output=True, text=True, check=False
+    )
+    stamp = _digest(
+        files["go.mod"],
+        files["go.sum"],
+        ldflags.encode(),
+        tags.encode(),
+        go_version.stdout.encode(),
+    )
     targets = {name: bindir / name for name in packages}
     if all(_is_current(path, stamp) for path in targets.values()):
         for name, path in targets.items():
@@ -168,12 +182,25 @@ def _go_build(
     env = _go_env(cache)
     log_path = cache / "logs" / f"build-{module}.log"
     started = time.monotonic()
-    progress(f"  {', '.join(packages)}: building with {go_version.stdout.strip()} (log: {log_path})")
+    progress(
+        f"  {', '.join(packages)}: building with {go_version.stdout.strip()} (log: {log_path})"
+    )
     with tempfile.TemporaryDirectory(dir=bindir) as tmp:
         for name, package in packages.items():
             # One build per binary with an explicit output file: `-o dir/` would name
             # go.etcd.io/etcd/server/v3 after its module path, not "etcd".
-            argv = [go, "build", "-trimpath", "-tags", tags, "-ldflags", ldflags, "-o", f"{tmp}/{name}", package]
+            argv = [
+                go,
+                "build",
+                "-trimpath",
+                "-tags",
+                tags,
+                "-ldflags",
+                ldflags,
+                "-o",
+                f"{tmp}/{name}",
+                package,
+            ]
             _run(argv, cwd=workdir, env=env, log_path=log_path, what=f"go build of {package}")
         for name, path in targets.items():
             os.replace(Path(tmp) / name, path)
@@ -199,14 +226,23 @@ def _swagger_zip(cache: Path, progress: Progress) -> Path:
     )
     (fetch_dir / "src" / "lib.rs").write_text("")
     progress("  bindcar: fetching utoipa-swagger-ui-vendored for the offline Swagger UI zip")
-    _run([cargo, "fetch"], cwd=fetch_dir, env=dict(os.environ), log_path=cache / "logs" / "swagger-fetch.log",
-         what="cargo fetch of utoipa-swagger-ui-vendored")
+    _run(
+        [cargo, "fetch"],
+        cwd=fetch_dir,
+        env=dict(os.environ),
+        log_path=cache / "logs" / "swagger-fetch.log",
+        what="cargo fetch of utoipa-swagger-ui-vendored",
+    )
     cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
     crates = sorted(cargo_home.glob("registry/cache/*/utoipa-swagger-ui-vendored-*.crate"))
     if not crates:
-        raise ProvisionError("utoipa-swagger-ui-vendored was fetched but its .crate is not in the cargo cache")
+        raise ProvisionError(
+            "utoipa-swagger-ui-vendored was fetched but its .crate is not in the cargo cache"
+        )
     with tarfile.open(crates[-1]) as tar:
-        member = next((m for m in tar.getmembers() if m.name.endswith(".zip") and "/res/" in m.name), None)
+        member = next(
+            (m for m in tar.getmembers() if m.name.endswith(".zip") and "/res/" in m.name), None
+        )
         if member is None:
             raise ProvisionError(f"no Swagger UI zip inside {crates[-1]}")
         data = tar.extractfile(member)
@@ -237,7 +273,17 @@ def _bindcar(cache: Path, progress: Progress) -> Path:
     started = time.monotonic()
     log_path = cache / "logs" / "build-bindcar.log"
     progress(f"  bindcar: cargo install bindcar@{BINDCAR_VERSION} (log: {log_path})")
-    argv = [cargo, "install", "bindcar", "--version", f"={BINDCAR_VERSION}", "--locked", "--force", "--root", str(root)]
+    argv = [
+        cargo,
+        "install",
+        "bindcar",
+        "--version",
+        f"={BINDCAR_VERSION}",
+        "--locked",
+        "--force",
+        "--root",
+        str(root),
+    ]
     _run(argv, cwd=cache, env=env, log_path=log_path, what="cargo install bindcar")
     _write_stamp(binary, stamp)
     size = binary.stat().st_size // 2**20
@@ -256,13 +302,22 @@ def _debian_tools(progress: Progress) -> dict[str, Path]:
         progress(f"  bind9 tools: apt-get install {' '.join(APT_PACKAGES)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         log_path = cache_dir() / "logs" / "apt.log"
-        _run(["apt-get", "update"], cwd=Path("/"), env=env, log_path=log_path, what="apt-get update")
-        _run(["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES], cwd=Path("/"), env=env,
-             log_path=log_path, what="apt-get install")
+        _run(
+            ["apt-get", "update"], cwd=Path("/"), env=env, log_path=log_path, what="apt-get update"
+        )
+        _run(
+            ["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES],
+            cwd=Path("/"),
+            env=env,
+            log_path=log_path,
+            what="apt-get install",
+        )
     found = {t: _which_sbin(t) for t in DEBIAN_TOOLS}
     still = [t for t, p in found.items() if p is None and t != "dnsperf"]
     if still:
-        raise ProvisionError(f"{', '.join(still)} still missing after apt-get install {' '.join(APT_PACKAGES)}")
+        raise ProvisionError(
+            f"{', '.join(still)} still missing after apt-get install {' '.join(APT_PACKAGES)}"
+        )
     progress("  bind9 tools: " + ", ".join(f"{t}={p}" for t, p in found.items()))
     return {t: p for t, p in found.items() if p is not None}
 
@@ -282,10 +337,17 @@ def provision(progress: Progress = _stderr) -> Binaries:
     tools = _debian_tools(progress)
 
     progress(f"[2/4] etcd {ETCD_VERSION}")
-    etcd = _override("etcd") or _go_build(
-        module="etcd", packages={"etcd": "go.etcd.io/etcd/server/v3"}, ldflags="-s -w", tags="", cache=cache,
-        progress=progress,
-    )["etcd"]
+    etcd = (
+        _override("etcd")
+        or _go_build(
+            module="etcd",
+            packages={"etcd": "go.etcd.io/etcd/server/v3"},
+            ldflags="-s -w",
+            tags="",
+            cache=cache,
+            progress=progress,
+        )["etcd"]
+    )
 
     progress(f"[3/4] kube-apiserver and kube-controller-manager {K8S_VERSION}")
     api_override = _override("kube-apiserver")

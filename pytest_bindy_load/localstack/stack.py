@@ -84,13 +84,17 @@ async def _install_crds(api: kr8s.asyncio.Api) -> None:
     pending = set(names)
     while pending:
         async for crd in api.async_get("customresourcedefinitions"):
-            conds = {c["type"]: c["status"] for c in crd.raw.get("status", {}).get("conditions", [])}
+            conds = {
+                c["type"]: c["status"] for c in crd.raw.get("status", {}).get("conditions", [])
+            }
             if conds.get("Established") == "True":
                 pending.discard(crd.name)
         if not pending:
             break
         if time.monotonic() > deadline:
-            raise TargetError(f"CRDs not Established after {CRD_TIMEOUT_S:.0f} s: {sorted(pending)}")
+            raise TargetError(
+                f"CRDs not Established after {CRD_TIMEOUT_S:.0f} s: {sorted(pending)}"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -153,14 +157,23 @@ async def _seed_bindy_objects(api: kr8s.asyncio.Api, dns: named_mod.DnsPlaneConf
 
 
 def _write_operator_config(
-    path: Path, *, cp: ControlPlane, dns: named_mod.DnsPlaneConfig, metrics_port: int, opts: StackOptions
+    path: Path,
+    *,
+    cp: ControlPlane,
+    dns: named_mod.DnsPlaneConfig,
+    metrics_port: int,
+    opts: StackOptions,
 ) -> None:
     config = {
         "kubeconfig": str(cp.kubeconfig),
         "bindcar_url": dns.bindcar_url,
         "bindcar_token": dns.bindcar_token.reveal(),
         "dns_server": [dns.host, dns.named_port],
-        "tsig": {"name": dns.tsig.name, "algorithm": dns.tsig.algorithm, "secret": dns.tsig.secret.reveal()},
+        "tsig": {
+            "name": dns.tsig.name,
+            "algorithm": dns.tsig.algorithm,
+            "secret": dns.tsig.secret.reveal(),
+        },
         "metrics_port": metrics_port,
         "workers": opts.operator_workers,
         "resync_period_s": opts.resync_period_s,
@@ -173,8 +186,12 @@ def _write_operator_config(
 def _named_group(bins: Binaries, dns: named_mod.DnsPlaneConfig) -> PodGroup:
     async def ready() -> None:
         named_proc, bindcar_proc = group.processes
-        await named_proc.wait_ready(lambda: named_mod.named_answers(dns), timeout_s=30, interval_s=0.05)
-        await bindcar_proc.wait_ready(lambda: named_mod.bindcar_ready(dns), timeout_s=30, interval_s=0.05)
+        await named_proc.wait_ready(
+            lambda: named_mod.named_answers(dns), timeout_s=30, interval_s=0.05
+        )
+        await bindcar_proc.wait_ready(
+            lambda: named_mod.bindcar_ready(dns), timeout_s=30, interval_s=0.05
+        )
 
     group = PodGroup(
         name="bind9",
@@ -202,11 +219,21 @@ def _operator_group(config_path: Path, metrics_port: int, log_dir: Path) -> PodG
     def make() -> list[ManagedProcess]:
         import sys
 
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")
+        }
         return [
             ManagedProcess(
                 name="bindy",
-                argv=[sys.executable, "-m", "pytest_bindy_load.localstack.operator", "--config", str(config_path)],
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "pytest_bindy_load.localstack.operator",
+                    "--config",
+                    str(config_path),
+                ],
                 log_path=log_dir / "operator.log",
                 env=env,
             )
@@ -216,7 +243,9 @@ def _operator_group(config_path: Path, metrics_port: int, log_dir: Path) -> PodG
         async with httpx.AsyncClient(timeout=1.0) as client:
 
             async def metrics_up() -> bool:
-                return (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).status_code == 200
+                return (
+                    await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+                ).status_code == 200
 
             await group.processes[0].wait_ready(metrics_up, timeout_s=30, interval_s=0.1)
 
@@ -256,7 +285,9 @@ async def local_stack(options: StackOptions | None = None) -> AsyncIterator[Loca
         if opts.with_operator:
             metrics_port = free_port()
             operator_config = run_dir / "operator.json"
-            _write_operator_config(operator_config, cp=cp, dns=dns, metrics_port=metrics_port, opts=opts)
+            _write_operator_config(
+                operator_config, cp=cp, dns=dns, metrics_port=metrics_port, opts=opts
+            )
             groups.append(_operator_group(operator_config, metrics_port, run_dir / "logs"))
         supervisor = PodSupervisor(api, groups)
         await supervisor.start()
@@ -270,7 +301,9 @@ async def local_stack(options: StackOptions | None = None) -> AsyncIterator[Loca
             dns_server=dns.dns_server,
             bindcar_url=dns.bindcar_url,
             bindcar_token=dns.bindcar_token,
-            operator_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
+            operator_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics"
+            if metrics_port
+            else None,
             tsig=dns.tsig,
             rndc_endpoint=dns.rndc_endpoint,
         )

@@ -162,7 +162,9 @@ class PodSupervisor:
         log.info("pod %s/%s Running for %s", group.namespace, pod.name, group.name)
 
     async def _delete_pod(self, group: PodGroup) -> None:
-        pod = await kr8s.asyncio.objects.Pod.get(group.pod_name, namespace=group.namespace, api=self._api)
+        pod = await kr8s.asyncio.objects.Pod.get(
+            group.pod_name, namespace=group.namespace, api=self._api
+        )
         await pod.delete(grace_period=0)
 
     async def _watch(self) -> None:
@@ -201,6 +203,8 @@ class PodSupervisor:
             for group in self._groups.values():
                 dead = [p for p in group.processes if not p.running]
                 if dead and group.processes:
-                    log.warning("%s: process %s exited; restarting its pod", group.name, dead[0].name)
+                    log.warning(
+                        "%s: process %s exited; restarting its pod", group.name, dead[0].name
+                    )
                     with contextlib.suppress(Exception):
                         await self._delete_pod(group)

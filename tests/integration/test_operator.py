@@ -564,7 +564,7 @@ async def test_an_update_changes_the_answer_and_a_delete_removes_it_before_the_o
             )
 
         await mirror.wait(updated, 60, "www Ready at generation 2")
-        assert await answer(server, owner, "A") == (frozenset({"192.0.2.2", "192.0.2.3"}), 300)
+        assert await answer(server, owner, "A") == (frozenset({"192.0.2.2", "192.0.2.3"}), 120)
         obj = mirror.get("ARecord", "www")
         assert obj is not None
         assert obj["status"]["addresses"] == "192.0.2.2,192.0.2.3"

@@ -22,15 +22,22 @@ from pytest_bindy_load.cluster import (
     kind_class,
     run_labels,
 )
-from pytest_bindy_load.localstack.stack import LocalStack
+from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_stack
 
 N_OBJECTS = 1000
 CONCURRENCY = 40
 
 
 @pytest.fixture(scope="module")
-async def cluster(stack: LocalStack) -> TestCluster:
-    return await TestCluster.connect(stack.target)
+async def stack_without_operator() -> AsyncIterator[LocalStack]:
+    """No operator: these tests write status themselves and nothing may overwrite it."""
+    async with local_stack(StackOptions(with_operator=False)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def cluster(stack_without_operator: LocalStack) -> TestCluster:
+    return await TestCluster.connect(stack_without_operator.target)
 
 
 @pytest.fixture
