@@ -216,12 +216,14 @@ class WatchHub:
         cluster_wide: bool = False,
         watch_timeout_s: int = 600,
         page_size: int = 500,
+        max_streams: int = 32,
     ) -> None:
         self._api = api
         self._selector = ",".join(f"{k}={v}" for k, v in (label_selector or {}).items())
         self._cluster_wide = cluster_wide
         self._watch_timeout_s = watch_timeout_s
         self._page_size = page_size
+        self._max_streams = max_streams
         self._cache: dict[ObjKey, tuple[Obj, int]] = {}
         self._gone: dict[ObjKey, tuple[str | None, int]] = {}
         self._waiters: dict[ObjKey, list[_Waiter]] = {}
@@ -245,6 +247,12 @@ class WatchHub:
         scope = self._scope(kind, namespace)
         stream = self._streams.get(scope)
         if stream is None or (stream.task is not None and stream.task.done()):
+            if stream is None and len(self._streams) >= self._max_streams:
+                # Each stream pins one pooled HTTP connection (httpx allows 100 per client).
+                raise BindyLoadError(
+                    f"WatchHub would open more than {self._max_streams} watches; "
+                    "use cluster_wide=True with a label selector for many namespaces"
+                )
             stream = _Stream(kind=scope[0], namespace=scope[1])
             stream.task = asyncio.create_task(self._run(stream), name=f"watch-{kind}-{scope[1]}")
             self._streams[scope] = stream

@@ -407,6 +407,16 @@ class CROperations:
 
     # ---- waiting
 
+    async def _prepare_watch(self, kind: str) -> None:
+        """Have the kind's watch open before the write, so its events are timed as they arrive.
+        A watch that cannot start is not fatal here: the wait for Ready records the failure."""
+        try:
+            await self.hub.ensure_watching(kind, self.namespace, timeout_s=self.ready_timeout_s)
+        except BindyLoadError as exc:
+            log.warning(
+                "watch of %s in %s not ready before the write: %s", kind, self.namespace, exc
+            )
+
     async def wait_for_ready(
         self,
         kind: str,
@@ -485,7 +495,7 @@ class CROperations:
         body = {**manifest, "metadata": {**manifest["metadata"], "namespace": self.namespace}}
         uncertain = False
         if wait_ready:
-            await self.hub.ensure_watching(kind, self.namespace)
+            await self._prepare_watch(kind)
 
         async def attempt(_n: int) -> Obj:
             nonlocal uncertain
@@ -540,7 +550,7 @@ class CROperations:
         if (patch is None) == (spec is None):
             raise BindyLoadError("update needs exactly one of patch= or spec=")
         if wait_ready:
-            await self.hub.ensure_watching(kind, self.namespace)
+            await self._prepare_watch(kind)
 
         async def attempt(n: int) -> Obj:
             rv = resource_version if n == 1 else None
@@ -585,7 +595,7 @@ class CROperations:
         """DELETE the object; ``ready_ns`` is when the watch saw it gone (finalizers done)."""
         uncertain = False
         if wait_gone:
-            await self.hub.ensure_watching(kind, self.namespace)
+            await self._prepare_watch(kind)
         cached = self.hub.latest(kind, self.namespace, name) or {}
         known_uid = (cached.get("metadata") or {}).get("uid")
 

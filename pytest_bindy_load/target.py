@@ -95,7 +95,8 @@ def require_loopback(address: str, what: str) -> None:
         ok = False
     if not ok:
         raise TargetError(
-            f"{what} {address!r} is not a loopback address; the local stack only uses 127.0.0.0/8 or ::1"
+            f"{what} {address!r} is not a loopback address; "
+            "the local stack only uses 127.0.0.0/8 or ::1"
         )
 
 

@@ -79,7 +79,7 @@ async def _serve(name: str, run_dir: Path, keep: bool) -> int:
 def _up(name: str, keep: bool) -> int:
     existing = _read_state(name)
     if existing and _alive(int(existing["pid"])):
-        print(f"stack {name!r} already up: kubeconfig {existing['kubeconfig']}")  # noqa: T201
+        print(f"stack {name!r} already up: kubeconfig {existing['kubeconfig']}")
         return 0
     provision()  # progress lines go to the terminal, not a log file
     run_dir = cache_dir() / "run" / name
@@ -107,11 +107,10 @@ def _up(name: str, keep: bool) -> int:
     while time.monotonic() < deadline:
         state = _read_state(name)
         if state and state.get("pid") == proc.pid:
-            print(f"stack {name!r} up in {state['started_s']} s")  # noqa: T201
-            print(f"  KUBECONFIG={state['kubeconfig']}")  # noqa: T201
-            print(
-                f"  DNS {state['dns_server'][0]}:{state['dns_server'][1]}, bindcar {state['bindcar_url']}"
-            )
+            print(f"stack {name!r} up in {state['started_s']} s")
+            print(f"  KUBECONFIG={state['kubeconfig']}")
+            host, port = state["dns_server"]
+            print(f"  DNS {host}:{port}, bindcar {state['bindcar_url']}")
             return 0
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-25:]
@@ -124,14 +123,14 @@ def _up(name: str, keep: bool) -> int:
             return 1
         time.sleep(0.2)
     proc.terminate()
-    print(f"stack {name!r} did not come up in {UP_TIMEOUT_S:.0f} s", file=sys.stderr)  # noqa: T201
+    print(f"stack {name!r} did not come up in {UP_TIMEOUT_S:.0f} s", file=sys.stderr)
     return 1
 
 
 def _down(name: str, timeout_s: float = 60.0) -> int:
     state = _read_state(name)
     if state is None:
-        print(f"stack {name!r} is not up")  # noqa: T201
+        print(f"stack {name!r} is not up")
         return 0
     pid = int(state["pid"])
     if _alive(pid):
@@ -157,12 +156,12 @@ def _down(name: str, timeout_s: float = 60.0) -> int:
 def _status(name: str) -> int:
     state = _read_state(name)
     if state is None or not _alive(int(state["pid"])):
-        print(f"stack {name!r}: down")  # noqa: T201
+        print(f"stack {name!r}: down")
         return 3
     procs = ", ".join(
         f"{n}={'up' if p and _alive(int(p)) else 'DEAD'}" for n, p in state["processes"].items()
     )
-    print(f"stack {name!r}: up (pid {state['pid']}); kubeconfig {state['kubeconfig']}; {procs}")  # noqa: T201
+    print(f"stack {name!r}: up (pid {state['pid']}); kubeconfig {state['kubeconfig']}; {procs}")
     return 0
 
 
@@ -195,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return _status(args.name)
         return asyncio.run(_serve(args.name, args.run_dir, args.keep))
     except BindyLoadError as e:
-        print(f"error: {e}", file=sys.stderr)  # noqa: T201
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
 

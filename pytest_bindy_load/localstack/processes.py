@@ -24,7 +24,7 @@ LOG_TAIL_LINES = 25
 
 
 def free_port(host: str = "127.0.0.1", *, udp_too: bool = False) -> int:
-    """A port free on ``host`` now (TCP, and UDP when asked); ports in use are skipped, never fatal."""
+    """A port free on ``host`` now (TCP, and UDP when asked); ports in use are skipped."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, 0))

@@ -296,8 +296,8 @@ def _debian_tools(progress: Progress) -> dict[str, Path]:
     if missing:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             raise ProvisionError(
-                f"missing {', '.join(missing)}: install the Debian packages {' '.join(APT_PACKAGES)} "
-                "(apt-get install bind9 bind9-utils bind9-dnsutils dnsperf)"
+                f"missing {', '.join(missing)}: install the Debian packages "
+                f"{' '.join(APT_PACKAGES)} (as root: apt-get install {' '.join(APT_PACKAGES)})"
             )
         progress(f"  bind9 tools: apt-get install {' '.join(APT_PACKAGES)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")

@@ -84,11 +84,10 @@ async def _install_crds(api: kr8s.asyncio.Api) -> None:
     pending = set(names)
     while pending:
         async for crd in api.async_get("customresourcedefinitions"):
-            conds = {
-                c["type"]: c["status"] for c in crd.raw.get("status", {}).get("conditions", [])
-            }
+            raw: dict[str, Any] = crd if isinstance(crd, dict) else crd.raw
+            conds = {c["type"]: c["status"] for c in raw.get("status", {}).get("conditions", [])}
             if conds.get("Established") == "True":
-                pending.discard(crd.name)
+                pending.discard(raw["metadata"]["name"])
         if not pending:
             break
         if time.monotonic() > deadline:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import kr8s
 import kr8s.asyncio
 
 from pytest_bindy_load.localstack.processes import ManagedProcess
@@ -102,8 +103,8 @@ class PodSupervisor:
                 await proc.stop(grace_s=1.0)
             if group.before_restart is not None:
                 group.before_restart()
-            group.restarts += 1
             await self._start_group(group)
+            group.restarts += 1  # counted once the new Pod is Running
         self.restarted.set()
 
     def _pod_manifest(self, group: PodGroup) -> dict[str, Any]:
@@ -168,18 +169,19 @@ class PodSupervisor:
         await pod.delete(grace_period=0)
 
     async def _watch(self) -> None:
-        """One watch over the supervised Pods; a DELETED event for a group's current Pod restarts it.
-        Processes that die on their own are restarted too, as kubelet would."""
+        """One watch over the supervised Pods: a DELETED event for a group's current Pod
+        restarts it. Processes that die on their own are restarted too, as kubelet would."""
         monitor = asyncio.create_task(self._monitor_processes())
         try:
             since: str | None = None
             while True:
                 try:
                     async for event, obj in self._api.async_watch(
-                        "pods", namespace=None, label_selector=SUPERVISED_LABEL, since=since
+                        "pods", namespace=kr8s.ALL, label_selector=SUPERVISED_LABEL, since=since
                     ):
-                        since = obj.metadata.get("resourceVersion", since)
-                        group = self._groups.get(obj.labels.get(SUPERVISED_LABEL, ""))
+                        meta = obj.raw["metadata"]
+                        since = meta.get("resourceVersion", since)
+                        group = self._groups.get(meta.get("labels", {}).get(SUPERVISED_LABEL, ""))
                         if event == "DELETED" and group is not None and obj.name == group.pod_name:
                             self._spawn_restart(group, f"pod {obj.namespace}/{obj.name} deleted")
                 except asyncio.CancelledError:

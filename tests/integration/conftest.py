@@ -18,6 +18,5 @@ async def stack() -> AsyncIterator[LocalStack]:
 
 
 @pytest.fixture(scope="session")
-async def kube(stack: LocalStack) -> AsyncIterator[kr8s.asyncio.Api]:
-    api = await kr8s.asyncio.api(kubeconfig=str(stack.target.kubeconfig))
-    yield api
+async def kube(stack: LocalStack) -> kr8s.asyncio.Api:
+    return await kr8s.asyncio.api(kubeconfig=str(stack.target.kubeconfig))

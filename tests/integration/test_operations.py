@@ -4,7 +4,6 @@ that only ever deletes what this framework labelled."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -19,7 +18,6 @@ from pytest_bindy_load.cluster import (
     TestCluster,
     WatchHub,
     classify,
-    kind_class,
     run_labels,
 )
 from pytest_bindy_load.errors import TargetError
@@ -48,42 +46,56 @@ async def ops(cluster: TestCluster, ns: str) -> AsyncIterator[CROperations]:
         yield CROperations(cluster.api, hub, ns, retry=policy, ready_timeout_s=60)
 
 
-def a_record(name: str, namespace: str, ip: str = "192.0.2.1") -> dict[str, Any]:
+ZONE_LABEL = "bindy.firestoned.io/zone"
+
+
+def a_record(
+    name: str, namespace: str, ip: str = "192.0.2.1", zone: str = "unselected.example"
+) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "ARecord",
-        "metadata": {"name": name, "namespace": namespace, "labels": run_labels("ops-test")},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**run_labels("ops-test"), ZONE_LABEL: zone},
+        },
         "spec": {"name": name, "ipv4Addresses": [ip]},
     }
 
 
-async def play_operator(ops: CROperations, name: str, generation: int) -> None:
-    """Stand in for the operator: once the object at ``generation`` exists, write Ready for it."""
-    cls = kind_class("ARecord")
-    await ops.hub.wait_for(
-        "ARecord",
-        ops.namespace,
-        name,
-        lambda o: o["metadata"].get("generation", 0) >= generation,
-        30,
-    )
-    body = {
-        "status": {
-            "observedGeneration": generation,
-            "conditions": [
-                {"type": "Ready", "status": "True", "reason": "ReconcileSucceeded", "message": "ok"}
-            ],
-        }
+def dns_zone(
+    name: str, namespace: str, zone_name: str, instances: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DNSZone",
+        "metadata": {"name": name, "namespace": namespace, "labels": run_labels("ops-test")},
+        "spec": {
+            "zoneName": zone_name,
+            "soaRecord": {
+                "primaryNs": f"ns1.{zone_name}.",
+                "adminEmail": f"admin.{zone_name}.",
+                "serial": 2026010101,
+                "refresh": 3600,
+                "retry": 600,
+                "expire": 604800,
+                "negativeTtl": 300,
+            },
+            "bind9InstancesFrom": [{"selector": {"matchLabels": instances}}],
+            "recordsFrom": [{"selector": {"matchLabels": {ZONE_LABEL: zone_name}}}],
+        },
     }
-    async with ops.api.call_api(
-        "PATCH",
-        version=cls.version,
-        url=f"{cls.endpoint}/{name}/status",
-        namespace=ops.namespace,
-        content=json.dumps(body),
-        headers={"Content-Type": "application/merge-patch+json"},
-    ):
-        pass
+
+
+@pytest.fixture
+async def zone(ops: CROperations, stack: LocalStack) -> str:
+    """A DNSZone made Ready by the running operator; returns its zoneName."""
+    zone_name = f"z{uuid.uuid4().hex[:10]}.loadtest.example"
+    manifest = dns_zone("zone", ops.namespace, zone_name, stack.target.instance_selector)
+    result = await ops.create(manifest, intended_ns=time.monotonic_ns())
+    assert result.success, result.error_message
+    return zone_name
 
 
 def assert_ordered(r: OperationResult) -> None:
@@ -94,12 +106,12 @@ def assert_ordered(r: OperationResult) -> None:
 
 
 async def test_create_update_delete_each_yield_one_successful_result_with_ordered_times(
-    ops: CROperations,
+    ops: CROperations, zone: str
 ) -> None:
     ns = ops.namespace
-    helper = asyncio.create_task(play_operator(ops, "www", 1))
-    created = await ops.create(a_record("www", ns), intended_ns=time.monotonic_ns())
-    await helper
+    created = await ops.create(
+        a_record("www", ns, zone=zone), intended_ns=time.monotonic_ns(), expected_zone=zone
+    )
     assert (created.success, created.error_kind, created.attempts) == (True, ErrorKind.NONE, 1)
     assert (created.operation, created.kind, created.name, created.namespace) == (
         Operation.CREATE,
@@ -109,25 +121,37 @@ async def test_create_update_delete_each_yield_one_successful_result_with_ordere
     )
     assert_ordered(created)
 
-    helper = asyncio.create_task(play_operator(ops, "www", 2))
     updated = await ops.update(
         "ARecord",
         "www",
         patch={"spec": {"ipv4Addresses": ["192.0.2.2"]}},
         intended_ns=time.monotonic_ns(),
+        expected_zone=zone,
     )
-    await helper
     assert (updated.success, updated.operation, updated.attempts) == (True, Operation.UPDATE, 1)
     assert_ordered(updated)
     latest = ops.hub.latest("ARecord", ns, "www")
     assert latest is not None
     assert latest["spec"]["ipv4Addresses"] == ["192.0.2.2"]
+    assert latest["metadata"]["generation"] == 2
     assert classify("ARecord", latest, min_generation=2).state is ReadyState.READY
 
     deleted = await ops.delete("ARecord", "www", intended_ns=time.monotonic_ns())
     assert (deleted.success, deleted.operation, deleted.attempts) == (True, Operation.DELETE, 1)
     assert_ordered(deleted)
     assert ops.hub.latest("ARecord", ns, "www") is None
+
+
+async def test_a_duplicate_zone_name_is_a_permanent_reconcile_failure(
+    ops: CROperations, zone: str, stack: LocalStack
+) -> None:
+    # Same creation second as the original is likely; ties go by namespace/name, so sort last.
+    manifest = dns_zone("zz-copy", ops.namespace, zone, stack.target.instance_selector)
+    result = await ops.create(manifest, intended_ns=time.monotonic_ns(), timeout_s=60)
+    assert (result.success, result.error_kind) == (False, ErrorKind.RECONCILE_FAILED)
+    assert result.error_message.startswith("DuplicateZone")
+    assert result.acknowledged_ns is not None
+    assert result.ready_ns is None
 
 
 async def test_an_update_with_a_stale_resource_version_is_retried_after_a_real_409(
@@ -158,7 +182,9 @@ async def test_an_update_with_a_stale_resource_version_is_retried_after_a_real_4
         wait_ready=False,
     )
     assert (result.success, result.error_kind) == (True, ErrorKind.NONE)
-    assert result.attempts == 2  # the first PUT hit 409 Conflict, the retry re-read the object
+    # The first PUT hit 409 Conflict; the retry re-read the object (the operator may also write
+    # in between, which costs one more attempt).
+    assert result.attempts >= 2
     assert result.acknowledged_ns is not None
     assert result.sent_ns is not None
     assert result.sent_ns <= result.acknowledged_ns

@@ -144,8 +144,12 @@ async def test_a_thousand_waiters_resolve_through_one_watch_per_kind(
         assert all(ts <= patched for _o, ts in late_results)
         stats = hub.stats("ARecord", ns)
         assert hub.watch_count("ARecord") == 1
-        assert (stats.lists, stats.connections, stats.relists_410) == (1, 1, 0)
-        assert stats.events >= 2 * N_OBJECTS  # every create and every status write, one stream
+        # One stream; a reconnect only after a server-side error (a fresh CRD's watch cache may
+        # answer "storage is (re)initializing" once), never one per waiter.
+        assert stats.connections == 1 + stats.errors
+        assert stats.connections <= 3
+        assert stats.lists == 1 + stats.relists_410
+        assert stats.events >= 2 * N_OBJECTS  # every create and every status write
 
 
 async def test_a_dropped_stream_resumes_from_the_last_resource_version(
@@ -161,7 +165,8 @@ async def test_a_dropped_stream_resumes_from_the_last_resource_version(
         got, _ts = await hub.wait_for("ARecord", ns, "resumed", is_ready, 60)
         assert got["metadata"]["uid"] == obj["metadata"]["uid"]
         stats = hub.stats("ARecord", ns)
-        assert (stats.lists, stats.connections, stats.relists_410) == (1, 2, 0)
+        assert (stats.lists, stats.relists_410) == (1, 0)
+        assert stats.connections == 2 + stats.errors  # the dropped one and its resume
 
 
 async def test_a_410_gone_relists_and_reports_deletions_missed_meanwhile(

@@ -41,29 +41,24 @@ def _labels(obj: Obj | None) -> tuple[tuple[str, str], ...]:
 def fingerprint(kind: str, obj: Obj | None) -> tuple[Any, ...] | None:
     """What in an object, when it changes, calls for a reconcile of that object.
 
-    Our own status writes (conditions, records[]) are left out so they do not feed back.
+    Everything the operator writes itself is left out (status, zoneRef, its own finalizer):
+    the echo of our own write must not queue another reconcile. The zone reconcile queues the
+    records it (un)tags explicitly.
     """
     if obj is None:
         return None
     m = model.meta(obj)
+    own = model.finalizer_for(kind)
     base = (
         m.get("generation"),
         m.get("deletionTimestamp"),
-        tuple(m.get("finalizers") or ()),
+        tuple(f for f in m.get("finalizers") or () if f != own),
         _labels(obj),
     )
     if kind == INSTANCE_KIND:
         annotations = m.get("annotations") or {}
         allow = annotations.get(model.ALLOW_ZONE_NAMESPACES)
         return (*base, allow, (obj.get("spec") or {}).get("role"))
-    if kind in RECORD_KINDS:
-        ref = (obj.get("status") or {}).get("zoneRef")
-        ref_t = (
-            (ref.get("namespace"), ref.get("name"), ref.get("zoneName"))
-            if isinstance(ref, Mapping)
-            else None
-        )
-        return (*base, ref_t)
     return base
 
 

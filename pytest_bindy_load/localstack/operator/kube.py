@@ -5,6 +5,7 @@ lists, raw watch streams, metadata and status merge-patches. Independent of the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 LIST_PAGE = 500
 WATCH_TIMEOUT_S = 290  # server-side watch timeout; the informer simply re-watches
+# Requests in flight at once. More wait on a cheap semaphore, not in httpcore's pool: its
+# per-request bookkeeping probes every idle connection (anyio get_extra_info), so a big pool
+# costs more CPU than it saves; a pool as large as the limit still avoids TLS re-handshakes.
+MAX_IN_FLIGHT = 12
+# Watches get their own connections so their long-lived streams stay out of that pool.
+WATCH_POOL = 16
 
 
 class KubeError(TargetError):
@@ -38,6 +45,24 @@ class GoneError(KubeError):
     """HTTP 410 / watch ERROR 410: the resourceVersion is too old, relist."""
 
 
+async def _session(api: Api, pool: int, limits_timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """An httpx client built from kr8s's resolved auth the way ``Api._create_session`` builds
+    its own, but with a pool of ``pool`` kept-alive connections (kr8s 0.20 has no knob)."""
+    auth = api.auth
+    headers = {"User-Agent": api.__version__, "content-type": "application/json"}
+    if auth.token:
+        headers["Authorization"] = f"Bearer {auth.token}"
+    return httpx.AsyncClient(
+        base_url=auth.server,
+        headers=headers,
+        verify=await auth.ssl_context(),  # type: ignore[no-untyped-call]
+        timeout=limits_timeout,
+        follow_redirects=True,
+        proxy=auth.proxy,
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+    )
+
+
 def _status_of(e: BaseException) -> int | None:
     resp = getattr(e, "response", None)
     return resp.status_code if isinstance(resp, httpx.Response) else None
@@ -46,16 +71,24 @@ def _status_of(e: BaseException) -> int | None:
 class KubeClient:
     """Namespaced bindy kinds under ``bindy.firestoned.io/v1beta1`` (cluster-wide access)."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, watch_session: httpx.AsyncClient) -> None:
         self._api = api
+        self._watch = watch_session
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     @classmethod
     async def connect(cls, kubeconfig: Path | None) -> KubeClient:
         try:
             api = await kr8s.asyncio.api(kubeconfig=None if kubeconfig is None else str(kubeconfig))
+            # kr8s's call_api uses api._session when it is open; give it the sized pool.
+            old = api._session
+            api._session = await _session(api, MAX_IN_FLIGHT, httpx.Timeout(30.0, connect=10.0))
+            if old is not None:
+                await old.aclose()
+            watch = await _session(api, WATCH_POOL, httpx.Timeout(None, connect=10.0))
         except (kr8s.ServerError, httpx.HTTPError, OSError, ValueError) as e:
             raise TargetError(f"cannot reach the Kubernetes API ({kubeconfig}): {e}") from e
-        return cls(api)
+        return cls(api, watch)
 
     async def _call(
         self,
@@ -67,9 +100,12 @@ class KubeClient:
         **kwargs: Any,
     ) -> dict[str, Any]:
         try:
-            async with self._api.call_api(
-                method, version=API_VERSION, namespace=namespace, url=url, **kwargs
-            ) as resp:
+            async with (
+                self._in_flight,
+                self._api.call_api(
+                    method, version=API_VERSION, namespace=namespace, url=url, **kwargs
+                ) as resp,
+            ):
                 data: dict[str, Any] = resp.json()
                 return data
         except kr8s.ServerError as e:
@@ -96,21 +132,21 @@ class KubeClient:
 
         Ends normally when the server closes the stream; raises ``GoneError`` on 410.
         """
-        params = {
+        params: dict[str, str | int] = {
             "watch": "true",
             "resourceVersion": resource_version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": WATCH_TIMEOUT_S,
         }
+        url = f"/apis/{API_VERSION}/{PLURALS[kind]}"
         try:
-            async with self._api.call_api(
-                "GET",
-                version=API_VERSION,
-                url=PLURALS[kind],
-                params=params,
-                stream=True,
-                timeout=httpx.Timeout(None, connect=10.0),
-            ) as resp:
+            async with self._watch.stream("GET", url, params=params) as resp:
+                if resp.status_code != 200:
+                    body = (await resp.aread())[:300].decode(errors="replace")
+                    cls = GoneError if resp.status_code == 410 else KubeError
+                    raise cls(
+                        f"watch {kind}: HTTP {resp.status_code}: {body}", status=resp.status_code
+                    )
                 async for line in resp.aiter_lines():
                     if not line:
                         continue
@@ -122,11 +158,7 @@ class KubeClient:
                             raise GoneError(f"watch {kind}: 410 {obj.get('message')}", status=410)
                         raise KubeError(f"watch {kind}: {obj.get('message')}", status=code)
                     yield event
-        except kr8s.ServerError as e:
-            status = _status_of(e)
-            cls = GoneError if status == 410 else KubeError
-            raise cls(f"watch {kind}: HTTP {status}: {e}", status=status) from e
-        except (httpx.HTTPError, kr8s.APITimeoutError, OSError) as e:
+        except (httpx.HTTPError, OSError, json.JSONDecodeError) as e:
             raise KubeError(f"watch {kind}: {type(e).__name__}: {e}", status=None) from e
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
@@ -148,6 +180,7 @@ class KubeClient:
         )
 
     async def close(self) -> None:
+        await self._watch.aclose()
         session = getattr(self._api, "_session", None)
         if session is not None:
             await session.aclose()
