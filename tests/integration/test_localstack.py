@@ -182,7 +182,9 @@ async def test_named_behind_the_target_answers_soa_for_a_zone_made_through_bindc
     stack: LocalStack,
 ) -> None:
     t = stack.target
-    assert t.bindcar_url is not None and t.dns_server is not None and t.tsig is not None
+    assert t.bindcar_url is not None
+    assert t.dns_server is not None
+    assert t.tsig is not None
     soa = {
         "primaryNs": "ns1.ls-soa.test.",
         "adminEmail": "admin.ls-soa.test.",
@@ -292,7 +294,8 @@ def test_up_status_and_down_leave_no_process_and_free_ports(tmp_path: Path) -> N
     status = subprocess.run(
         [*cli, "status", "--name", name], capture_output=True, text=True, env=env
     )
-    assert status.returncode == 0 and "up" in status.stdout
+    assert status.returncode == 0
+    assert "up" in status.stdout
     pids = [int(p) for p in state["processes"].values()] + [int(state["pid"])]
     assert all(_alive(p) for p in pids)
     ports = _ports_of(state)
