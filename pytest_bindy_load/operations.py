@@ -288,7 +288,11 @@ class CROperations:
         retry: RetryPolicy | None = None,
         ready_timeout_s: float = 300.0,
         rng: random.Random | None = None,
+        api_gate: asyncio.Semaphore | None = None,
     ) -> None:
+        """``api_gate`` caps API requests in flight (a burst's concurrency) without capping the
+        waits for Ready, so the operator sees the whole burst at once."""
+        self.api_gate = api_gate
         self.api = api
         self.hub = hub
         self.namespace = namespace
@@ -357,9 +361,10 @@ class CROperations:
             )
 
         with _span(f"bindy.{op}", {"bindy.kind": kind, "bindy.name": name}) as span:
-            outcome = await call_with_retries(
-                attempt, self.retry, recover=recover, rng=self._rng, on_retry=on_retry
-            )
+            async with self.api_gate or contextlib.nullcontext():
+                outcome = await call_with_retries(
+                    attempt, self.retry, recover=recover, rng=self._rng, on_retry=on_retry
+                )
             base: dict[str, Any] = {
                 "name": name,
                 "namespace": self.namespace,

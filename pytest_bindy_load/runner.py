@@ -39,19 +39,20 @@ async def run_open_loop(
     offsets_ns: Sequence[int],
     operations: Sequence[OperationFactory],
     *,
-    concurrency: int,
+    concurrency: int | None = None,
     start_ns: int | None = None,
 ) -> RunOutcome:
-    """Start ``operations[i]`` at ``start + offsets_ns[i]`` with at most ``concurrency`` in flight.
+    """Start ``operations[i]`` at ``start + offsets_ns[i]`` with at most ``concurrency`` in flight
+    (None: no cap here; the operations may cap their own API calls).
 
     Scheduling never waits for completions, only the cap does; every result is returned in
     input order.
     """
     if len(offsets_ns) != len(operations):
         raise ValueError(f"{len(offsets_ns)} offsets for {len(operations)} operations")
-    if concurrency < 1:
+    if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(concurrency or max(1, len(operations)))
     t0 = time.monotonic_ns() if start_ns is None else start_ns
 
     async def one(offset: int, op: OperationFactory) -> OperationResult:
