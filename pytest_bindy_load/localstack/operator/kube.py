@@ -18,6 +18,7 @@ import kr8s.asyncio
 from kr8s.asyncio import Api
 
 from pytest_bindy_load.errors import TargetError
+from pytest_bindy_load.localstack.operator.metrics import phase
 from pytest_bindy_load.localstack.operator.model import API_VERSION, PLURALS
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,17 @@ class KubeClient:
         **kwargs: Any,
     ) -> dict[str, Any]:
         try:
-            async with (
-                self._in_flight,
-                self._api.call_api(
-                    method, version=API_VERSION, namespace=namespace, url=url, **kwargs
-                ) as resp,
-            ):
-                data: dict[str, Any] = resp.json()
-                return data
+            with phase("api_queue"):
+                await self._in_flight.acquire()
+            try:
+                with phase("api"):
+                    async with self._api.call_api(
+                        method, version=API_VERSION, namespace=namespace, url=url, **kwargs
+                    ) as resp:
+                        data: dict[str, Any] = resp.json()
+                        return data
+            finally:
+                self._in_flight.release()
         except kr8s.ServerError as e:
             status = _status_of(e)
             cls = GoneError if status == 410 else KubeError

@@ -8,12 +8,14 @@ put in an event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -21,6 +23,29 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 PREFIX = "bindy_firestoned_io"
 OWN_PREFIX = "bindy_localstack_operator"
 BINDY_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+# Seconds spent per phase (api, api_queue, dns, bindcar) by the reconcile running in this
+# context; tasks spawned inside a reconcile share the same dict, so fan-out sums up.
+_PHASES: ContextVar[dict[str, float] | None] = ContextVar("operator_phases", default=None)
+
+
+def start_phases() -> dict[str, float]:
+    phases: dict[str, float] = {}
+    _PHASES.set(phases)
+    return phases
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Add the wall time of the block to the current reconcile's ``name`` phase."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases = _PHASES.get()
+        if phases is not None:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
 
 
 class OperatorMetrics:

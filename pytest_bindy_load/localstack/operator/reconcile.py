@@ -30,7 +30,12 @@ from pytest_bindy_load.localstack.operator import model
 from pytest_bindy_load.localstack.operator.config import OperatorConfig
 from pytest_bindy_load.localstack.operator.faults import FaultInjector, InjectedFaultError
 from pytest_bindy_load.localstack.operator.kube import KubeClient, KubeError
-from pytest_bindy_load.localstack.operator.metrics import EventLog, OperatorMetrics
+from pytest_bindy_load.localstack.operator.metrics import (
+    EventLog,
+    OperatorMetrics,
+    phase,
+    start_phases,
+)
 from pytest_bindy_load.localstack.operator.model import Reason
 from pytest_bindy_load.localstack.operator.watch import Key, Obj, Store, WorkQueue
 from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND, ErrorKind
@@ -119,6 +124,7 @@ class Reconciler:
             self.queue.forget(key)
             return None
         t0 = time.monotonic_ns()
+        phases = start_phases()
         injected = 0.0
         try:
             injected = await self.faults.apply(kind)
@@ -147,6 +153,7 @@ class Reconciler:
             detail=outcome.detail,
             duration_s=round(duration_s, 6),
             injected_delay_s=round(injected, 6),
+            **{f"{k}_s": round(v, 6) for k, v in phases.items()},
         )
         if outcome.ok:
             self.queue.forget(key)
@@ -287,7 +294,8 @@ class Reconciler:
             await self._write_zone_failure(zone, Reason.PRIMARY_FAILED, msg)
             return Outcome(ok=True, requeue_s=rq.not_ready_s, detail="PrimaryFailed")
         try:
-            created = await self._ensure_zone_in_bind(zone)
+            with phase("bindcar"):
+                created = await self._ensure_zone_in_bind(zone)
         except BindcarError as e:
             await self._write_zone_failure(zone, Reason.PRIMARY_FAILED, f"bindcar: {e}")
             raise RetryLaterError(str(e)) from e
@@ -512,8 +520,12 @@ class Reconciler:
             raise RetryLaterError(f"invalid {kind} data: {e}") from e
         published = (rec.get("status") or {}).get("publishedName")
         if published is not None and published != spec.get("name"):
-            await self._delete_owner(zone_name, model.owner_name(published, zone_name), want.rdtype)
-        changed = await self._publish(zone_name, want)
+            with phase("dns"):
+                await self._delete_owner(
+                    zone_name, model.owner_name(published, zone_name), want.rdtype
+                )
+        with phase("dns"):
+            changed = await self._publish(zone_name, want)
         await self._write_record_status(
             kind,
             rec,
@@ -562,7 +574,10 @@ class Reconciler:
         spec = rec.get("spec") or {}
         names = {spec.get("name"), (rec.get("status") or {}).get("publishedName")} - {None}
         for n in names or {spec.get("name")}:
-            await self._delete_owner(zone_name, model.owner_name(n, zone_name), model.RDTYPES[kind])
+            with phase("dns"):
+                await self._delete_owner(
+                    zone_name, model.owner_name(n, zone_name), model.RDTYPES[kind]
+                )
 
     async def _write_record_status(
         self,
@@ -605,7 +620,8 @@ class Reconciler:
         if model.finalizer_for(kind) not in (model.meta(obj).get("finalizers") or []):
             return Outcome(ok=True, requeue_s=None, detail="no finalizer")
         if kind == ZONE_KIND:
-            await self._remove_zone_from_bind(obj)
+            with phase("bindcar"):
+                await self._remove_zone_from_bind(obj)
         else:
             zone, _ = self._zone_of(obj)
             if zone is not None and model.primaries(self._instances(zone)):
