@@ -133,6 +133,7 @@ def test_load_config_reads_a_file_and_remembers_its_path(tmp_path: Path) -> None
     path.write_text(json.dumps(_raw()))
     cfg = load_config(path)
     assert cfg.config_path == path
+    assert cfg.config_mtime_ns == path.stat().st_mtime_ns
 
 
 def test_load_config_reports_bad_json_and_missing_files(tmp_path: Path) -> None:

@@ -107,6 +107,9 @@ class OperatorConfig:
     zone_fanout: int = 8
     log_level: str = "info"
     config_path: Path | None = None
+    # mtime of the file when it was read: a live edit made before the reload watcher started
+    # must still count as a change.
+    config_mtime_ns: int | None = None
 
     def __repr__(self) -> str:
         return (
@@ -283,7 +286,9 @@ def parse_requeue(raw: Any, where: str = "requeue") -> RequeueConfig:
     return cfg
 
 
-def parse_config(raw: Any, *, config_path: Path | None = None) -> OperatorConfig:
+def parse_config(
+    raw: Any, *, config_path: Path | None = None, config_mtime_ns: int | None = None
+) -> OperatorConfig:
     """Build an ``OperatorConfig`` from decoded JSON; every error names its key."""
     d = _obj(raw, "config")
     _check_keys(d, _TOP_KEYS, "config")
@@ -333,14 +338,16 @@ def parse_config(raw: Any, *, config_path: Path | None = None) -> OperatorConfig
         zone_fanout=_int(d.get("zone_fanout", 8), "zone_fanout", minimum=1, maximum=256),
         log_level=level,
         config_path=config_path,
+        config_mtime_ns=config_mtime_ns,
     )
 
 
 def load_config(path: Path) -> OperatorConfig:
     try:
+        mtime = path.stat().st_mtime_ns  # before reading: a write in between is seen later
         raw = json.loads(path.read_text())
     except OSError as e:
         raise ConfigError(f"cannot read operator config {path}: {e.strerror}") from e
     except json.JSONDecodeError as e:
         raise ConfigError(f"operator config {path} is not JSON: {e}") from e
-    return parse_config(raw, config_path=path)
+    return parse_config(raw, config_path=path, config_mtime_ns=mtime)

@@ -8,8 +8,8 @@ state to named idempotently, so a SIGKILL at any point is repaired by the next s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,10 +174,11 @@ class Operator:
             self.events.emit("resync", queued=n)
 
     async def _reload_loop(self, path: Path) -> None:
-        """Swap in new fault settings when the config file changes (other keys need a restart)."""
-        last = 0
-        with contextlib.suppress(OSError):
-            last = (await asyncio.to_thread(path.stat)).st_mtime_ns
+        """Swap in new fault settings when the config file changes (other keys need a restart).
+
+        Compared with the mtime seen when the config was first read, so an edit made while the
+        operator was still listing is not missed."""
+        last = self.cfg.config_mtime_ns
         while True:
             await asyncio.sleep(RELOAD_POLL_S)
             try:
@@ -201,7 +202,7 @@ class Operator:
         self.metrics.bind_queue(
             lambda: self.queue.depth, lambda: self.queue.delayed, lambda: self.queue.in_flight
         )
-        self.events.emit("starting", metrics_port=port, workers=cfg.workers, pid_hint=None)
+        self.events.emit("starting", metrics_port=port, workers=cfg.workers, pid=os.getpid())
         kube = await KubeClient.connect(cfg.kubeconfig)
         dns = DnsClient(cfg.dns_server, timeout_s=cfg.dns_timeout_s)
         async with BindcarClient(
