@@ -28,7 +28,10 @@ from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_s
 
 # Taken at import: pytester points HOME at a temporary dir, which would hide the binary cache.
 REAL_CACHE = provision.cache_dir()
-ARECORD = kr8s.asyncio.objects.new_class("ARecord", "bindy.firestoned.io/v1beta1", asyncio=True)
+# A kind the reference operator does not reconcile, so only this test writes its status.
+BIND9CLUSTER = kr8s.asyncio.objects.new_class(
+    "Bind9Cluster", "bindy.firestoned.io/v1beta1", asyncio=True
+)
 
 
 def _alive(pid: int) -> bool:
@@ -124,7 +127,7 @@ async def test_a_namespace_a_status_subresource_a_watch_and_namespace_deletion_a
 
     async def watch() -> None:
         async for event, obj in kube.async_watch(
-            "arecords.bindy.firestoned.io", namespace="ls-roundtrip"
+            "bind9clusters.bindy.firestoned.io", namespace="ls-roundtrip"
         ):
             events.append((event, obj.name))
             if obj.raw.get("status", {}).get("zone") == "example.test":
@@ -132,10 +135,10 @@ async def test_a_namespace_a_status_subresource_a_watch_and_namespace_deletion_a
 
     watcher = asyncio.create_task(watch())
     try:
-        rec = await ARECORD(
+        rec = await BIND9CLUSTER(
             {
                 "metadata": {"name": "a-one", "namespace": "ls-roundtrip"},
-                "spec": {"name": "www", "ipv4Addresses": ["10.1.2.3"]},
+                "spec": {"version": "9.18", "primary": {"replicas": 1}},
             },
             api=kube,
         )
@@ -145,14 +148,14 @@ async def test_a_namespace_a_status_subresource_a_watch_and_namespace_deletion_a
             version="bindy.firestoned.io/v1beta1",
             base="/apis",
             namespace="ls-roundtrip",
-            url="arecords/a-one/status",
+            url="bind9clusters/a-one/status",
             content=json.dumps({"status": {"zone": "example.test", "observedGeneration": 1}}),
             headers={"Content-Type": "application/merge-patch+json"},
         ):
             pass
         await rec.refresh()
         assert rec.raw["status"] == {"zone": "example.test", "observedGeneration": 1}
-        assert rec.raw["spec"]["ipv4Addresses"] == ["10.1.2.3"]  # status writes leave spec alone
+        assert rec.raw["spec"]["primary"] == {"replicas": 1}  # status writes leave spec alone
         await asyncio.wait_for(seen.wait(), 10)
         # The status may arrive as MODIFIED or already inside ADDED, depending on when the
         # stream connected; either way the watch delivered the object with its status.

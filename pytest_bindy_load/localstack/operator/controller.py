@@ -19,6 +19,7 @@ from pytest_bindy_load.bindcar import BindcarClient
 from pytest_bindy_load.dns import DnsClient
 from pytest_bindy_load.localstack.operator import model
 from pytest_bindy_load.localstack.operator.config import ConfigError, OperatorConfig, load_config
+from pytest_bindy_load.localstack.operator.dataplane import DataPlane
 from pytest_bindy_load.localstack.operator.faults import FaultInjector
 from pytest_bindy_load.localstack.operator.kube import KubeClient
 from pytest_bindy_load.localstack.operator.metrics import EventLog, OperatorMetrics
@@ -208,13 +209,13 @@ class Operator:
         async with BindcarClient(
             cfg.bindcar_url, cfg.bindcar_token, timeout=cfg.bindcar_timeout_s
         ) as bindcar:
+            plane = DataPlane(cfg=cfg, bindcar=bindcar, dns_client=dns, events=self.events)
             reconciler = Reconciler(
                 cfg=cfg,
                 kube=kube,
                 store=self.store,
                 queue=self.queue,
-                bindcar=bindcar,
-                dns=dns,
+                plane=plane,
                 metrics=self.metrics,
                 events=self.events,
                 faults=self.faults,

@@ -1,5 +1,5 @@
-"""Zone and record reconcilers: finalizers, selection (zoneRef tagging), bindcar zone creation,
-RFC 2136 record publishing and the status bodies, following CONTRACT.md sections 2-5.
+"""Zone and record reconcilers: finalizers, selection (zoneRef tagging), the status bodies and
+when to touch BIND9 (through ``DataPlane``), following CONTRACT.md sections 2-5.
 
 Reads come from the informer store (never the API), writes go to the API and the response is
 put back in the store, so the watch event for our own write does not trigger another reconcile.
@@ -15,19 +15,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-
-from pytest_bindy_load.bindcar import BindcarClient, BindcarError
-from pytest_bindy_load.dns import DELETE_OK, DnsClient, DnsError, normalize_rdatas
+from pytest_bindy_load.bindcar import BindcarError
+from pytest_bindy_load.dns import DnsError
 from pytest_bindy_load.errors import OperationError
 from pytest_bindy_load.localstack.operator import model
 from pytest_bindy_load.localstack.operator.config import OperatorConfig
+from pytest_bindy_load.localstack.operator.dataplane import DataPlane, RetryLaterError
 from pytest_bindy_load.localstack.operator.faults import FaultInjector, InjectedFaultError
 from pytest_bindy_load.localstack.operator.kube import KubeClient, KubeError
 from pytest_bindy_load.localstack.operator.metrics import (
@@ -38,22 +31,12 @@ from pytest_bindy_load.localstack.operator.metrics import (
 )
 from pytest_bindy_load.localstack.operator.model import Reason
 from pytest_bindy_load.localstack.operator.watch import Key, Obj, Store, WorkQueue
-from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND, ErrorKind
+from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND
 
 log = logging.getLogger(__name__)
 
 INSTANCE_KIND = "Bind9Instance"
-# Update rcodes that mean "named does not serve this zone", so the RRset cannot exist there.
-NOT_SERVED = frozenset({"NOTAUTH", "NOTZONE"})
 FINALIZER_RETRIES = 5
-
-
-class RetryLaterError(Exception):
-    """The reconcile cannot finish now; counted as an error and retried after ``delay_s``."""
-
-    def __init__(self, message: str, *, delay_s: float | None = None) -> None:
-        super().__init__(message)
-        self.delay_s = delay_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,25 +50,6 @@ def deleting(obj: Obj) -> bool:
     return bool(model.meta(obj).get("deletionTimestamp"))
 
 
-async def referral_rrset(
-    server: tuple[str, int], owner: str, timeout_s: float
-) -> tuple[frozenset[str], int | None]:
-    """NS RRset at ``owner`` from the answer or, for a delegation, the authority section."""
-    qname = dns.name.from_text(owner)
-    msg = dns.message.make_query(qname, dns.rdatatype.NS)
-    try:
-        reply = await dns.asyncquery.tcp(msg, server[0], timeout=timeout_s, port=server[1])
-    except (dns.exception.DNSException, OSError) as e:
-        raise DnsError(f"query {owner} NS failed: {e}", error_kind=ErrorKind.CONNECTION) from e
-    if reply.rcode() != dns.rcode.NOERROR:
-        return frozenset(), None
-    for section in (reply.answer, reply.authority):
-        rrset = reply.get_rrset(section, qname, dns.rdataclass.IN, dns.rdatatype.NS)
-        if rrset:
-            return frozenset(rd.to_text() for rd in rrset), rrset.ttl
-    return frozenset(), None
-
-
 class Reconciler:
     """One instance per operator process; ``reconcile(key)`` is called by the worker pool."""
 
@@ -96,8 +60,7 @@ class Reconciler:
         kube: KubeClient,
         store: Store,
         queue: WorkQueue,
-        bindcar: BindcarClient,
-        dns: DnsClient,
+        plane: DataPlane,
         metrics: OperatorMetrics,
         events: EventLog,
         faults: FaultInjector,
@@ -106,8 +69,7 @@ class Reconciler:
         self.kube = kube
         self.store = store
         self.queue = queue
-        self.bindcar = bindcar
-        self.dns = dns
+        self.plane = plane
         self.metrics = metrics
         self.events = events
         self.faults = faults
@@ -295,7 +257,7 @@ class Reconciler:
             return Outcome(ok=True, requeue_s=rq.not_ready_s, detail="PrimaryFailed")
         try:
             with phase("bindcar"):
-                created = await self._ensure_zone_in_bind(zone)
+                created = await self.plane.ensure_zone(zone)
         except BindcarError as e:
             await self._write_zone_failure(zone, Reason.PRIMARY_FAILED, f"bindcar: {e}")
             raise RetryLaterError(str(e)) from e
@@ -309,32 +271,6 @@ class Reconciler:
             requeue_s=rq.ready_s or None,
             detail=f"{'created' if created else 'exists'}; {len(selected)} records",
         )
-
-    async def _ensure_zone_in_bind(self, zone: Obj) -> bool:
-        """Create the zone through bindcar when named lacks it; returns whether it created it."""
-        zone_name = str((zone.get("spec") or {}).get("zoneName", ""))
-        created = False
-        if not await self.bindcar.zone_status(zone_name):
-            args = model.zone_create_args(zone, self.cfg.dns_server[0])
-            try:
-                await self.bindcar.create_zone(
-                    args.zone_name,
-                    soa=args.soa,
-                    name_servers=args.name_servers,
-                    name_server_ips=args.name_server_ips,
-                    update_key_name=self.cfg.tsig.name,
-                )
-                created = True
-                self.events.emit("zone_created", zone=zone_name)
-            except BindcarError as e:
-                if e.status != 409 and "already exists" not in str(e):
-                    raise
-        if self.cfg.notify_on_reconcile:
-            try:
-                await self.bindcar.notify(zone_name)
-            except BindcarError as e:
-                log.debug("notify %s failed: %s", zone_name, e)
-        return created
 
     def _records_in(self, namespace: str) -> Iterable[tuple[str, Obj]]:
         for kind in RECORD_KINDS:
@@ -521,11 +457,11 @@ class Reconciler:
         published = (rec.get("status") or {}).get("publishedName")
         if published is not None and published != spec.get("name"):
             with phase("dns"):
-                await self._delete_owner(
+                await self.plane.delete_owner(
                     zone_name, model.owner_name(published, zone_name), want.rdtype
                 )
         with phase("dns"):
-            changed = await self._publish(zone_name, want)
+            changed = await self.plane.publish(zone_name, want)
         await self._write_record_status(
             kind,
             rec,
@@ -538,44 +474,12 @@ class Reconciler:
             ok=True, requeue_s=rq.ready_s or None, detail="updated" if changed else "in sync"
         )
 
-    async def _publish(self, zone_name: str, want: model.DesiredRRset) -> bool:
-        """Replace the RRset when named's answer differs; returns whether an UPDATE was sent."""
-        desired = normalize_rdatas(want.rdtype, want.rdatas)
-        have, ttl = await self._current(want.owner, want.rdtype)
-        if have == desired and ttl == want.ttl:
-            return False
-        rcode = await self.dns.replace_rrset(
-            zone_name, want.owner, want.rdtype, want.ttl, want.rdatas, self.cfg.tsig
-        )
-        if rcode != "NOERROR":
-            raise RetryLaterError(f"DNS update of {want.owner} {want.rdtype} rejected: {rcode}")
-        return True
-
-    async def _current(self, owner: str, rdtype: str) -> tuple[frozenset[str], int | None]:
-        """The RRset named holds now. A non-apex NS RRset is a delegation: named answers it as
-        a referral (authority section), which the plain query adapter does not look at."""
-        if rdtype != "NS":
-            ans = await self.dns.query(owner, rdtype)
-            return (ans.rdatas, ans.ttl) if ans.ok else (frozenset(), None)
-        return await referral_rrset(self.dns.server, owner, self.cfg.dns_timeout_s)
-
-    async def _delete_owner(self, zone_name: str, owner: str, rdtype: str) -> None:
-        """Remove the RRset and check it is gone (named not serving the zone counts as gone)."""
-        rcode = await self.dns.delete_rrset(zone_name, owner, rdtype, self.cfg.tsig)
-        if rcode in NOT_SERVED:
-            return
-        if rcode not in DELETE_OK:
-            raise RetryLaterError(f"DNS delete of {owner} {rdtype} rejected: {rcode}")
-        have, _ = await self._current(owner, rdtype)
-        if have:
-            raise RetryLaterError(f"{owner} {rdtype} still answers after delete: {sorted(have)}")
-
     async def _unpublish(self, kind: str, rec: Obj, zone_name: str) -> None:
         spec = rec.get("spec") or {}
         names = {spec.get("name"), (rec.get("status") or {}).get("publishedName")} - {None}
         for n in names or {spec.get("name")}:
             with phase("dns"):
-                await self._delete_owner(
+                await self.plane.delete_owner(
                     zone_name, model.owner_name(n, zone_name), model.RDTYPES[kind]
                 )
 
@@ -620,8 +524,13 @@ class Reconciler:
         if model.finalizer_for(kind) not in (model.meta(obj).get("finalizers") or []):
             return Outcome(ok=True, requeue_s=None, detail="no finalizer")
         if kind == ZONE_KIND:
-            with phase("bindcar"):
-                await self._remove_zone_from_bind(obj)
+            zone_name = str((obj.get("spec") or {}).get("zoneName", ""))
+            # No primary: nothing was configured. A duplicate: the BIND9 zone is the older one's.
+            if model.primaries(self._instances(obj)) and not model.older_duplicate(
+                obj, self.store.items(ZONE_KIND)
+            ):
+                with phase("bindcar"):
+                    await self.plane.remove_zone(zone_name)
         else:
             zone, _ = self._zone_of(obj)
             if zone is not None and model.primaries(self._instances(zone)):
@@ -629,26 +538,6 @@ class Reconciler:
                 await self._unpublish(kind, obj, zone_name)
         await self._release_finalizer(kind, obj)
         return Outcome(ok=True, requeue_s=None, detail="finalized")
-
-    async def _remove_zone_from_bind(self, zone: Obj) -> None:
-        zone_name = str((zone.get("spec") or {}).get("zoneName", ""))
-        if not model.primaries(self._instances(zone)):
-            return
-        if model.older_duplicate(zone, self.store.items(ZONE_KIND)) is not None:
-            return  # the BIND9 zone belongs to the older DNSZone
-        if not await self.bindcar.zone_status(zone_name):
-            return
-        try:
-            await self.bindcar.freeze(zone_name)
-        except BindcarError as e:
-            log.debug("freeze %s failed: %s", zone_name, e)
-        try:
-            await self.bindcar.delete_zone(zone_name)
-        except BindcarError as e:
-            log.info("delete of zone %s failed: %s", zone_name, e)
-        if await self.bindcar.zone_status(zone_name):
-            raise RetryLaterError(f"zone {zone_name} still present in named after delete")
-        self.events.emit("zone_deleted", zone=zone_name)
 
     # --- helpers for the controller -------------------------------------------------------
 
