@@ -122,27 +122,33 @@ async def test_a_namespace_a_status_subresource_a_watch_and_namespace_deletion_a
         api=kube,
     )
     await ns.create()
-    events: list[tuple[str, str]] = []
-    seen = asyncio.Event()
+    rec = await BIND9CLUSTER(
+        {
+            "metadata": {"name": "a-one", "namespace": "ls-roundtrip"},
+            "spec": {"version": "9.18", "primary": {"replicas": 1}},
+        },
+        api=kube,
+    )
+    await rec.create()
+    events: list[tuple[str, str, str | None]] = []
+    listed, changed = asyncio.Event(), asyncio.Event()
 
     async def watch() -> None:
         async for event, obj in kube.async_watch(
             "bind9clusters.bindy.firestoned.io", namespace="ls-roundtrip"
         ):
-            events.append((event, obj.name))
-            if obj.raw.get("status", {}).get("zone") == "example.test":
-                seen.set()
+            zone = obj.raw.get("status", {}).get("zone")
+            events.append((event, obj.name, zone))
+            listed.set()
+            if event == "MODIFIED" and zone == "example.test":
+                changed.set()
 
     watcher = asyncio.create_task(watch())
     try:
-        rec = await BIND9CLUSTER(
-            {
-                "metadata": {"name": "a-one", "namespace": "ls-roundtrip"},
-                "spec": {"version": "9.18", "primary": {"replicas": 1}},
-            },
-            api=kube,
-        )
-        await rec.create()
+        # The object existed before the watch: the stream opens with it as ADDED, so after that
+        # event every change must arrive as MODIFIED.
+        await asyncio.wait_for(listed.wait(), 30)
+        assert events[0] == ("ADDED", "a-one", None)
         async with kube.call_api(
             "PATCH",
             version="bindy.firestoned.io/v1beta1",
@@ -156,10 +162,7 @@ async def test_a_namespace_a_status_subresource_a_watch_and_namespace_deletion_a
         await rec.refresh()
         assert rec.raw["status"] == {"zone": "example.test", "observedGeneration": 1}
         assert rec.raw["spec"]["primary"] == {"replicas": 1}  # status writes leave spec alone
-        await asyncio.wait_for(seen.wait(), 10)
-        # The status may arrive as MODIFIED or already inside ADDED, depending on when the
-        # stream connected; either way the watch delivered the object with its status.
-        assert events[0] == ("ADDED", "a-one")
+        await asyncio.wait_for(changed.wait(), 30)
     finally:
         watcher.cancel()
     await ns.delete()

@@ -875,3 +875,14 @@ async def test_injected_errors_are_retried_until_every_record_is_ready(
     assert grew >= len(failed)
     assert stack.target.dns_server is not None
     assert await wrong_answers(stack.target.dns_server, [e for _, e in items]) == []
+
+
+async def test_the_operator_log_never_contains_the_tsig_secret_or_the_bindcar_token(
+    stack: LocalStack,
+) -> None:
+    text = operator_log(stack).read_text(errors="replace")
+    assert '"event":"synced"' in text  # the log is the operator's, and it ran
+    assert stack.target.tsig is not None
+    assert stack.target.bindcar_token is not None
+    assert stack.target.tsig.secret.reveal() not in text
+    assert stack.target.bindcar_token.reveal() not in text
