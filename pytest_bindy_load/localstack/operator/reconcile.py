@@ -85,6 +85,8 @@ class Reconciler:
         if obj is None:
             self.queue.forget(key)
             return None
+        resynced = key in self.resync_zones
+        self.resync_zones.discard(key)
         t0 = time.monotonic_ns()
         phases = start_phases()
         injected = 0.0
@@ -100,10 +102,10 @@ class Reconciler:
             outcome = await self._failed(kind, key, str(e))
         except (RetryLaterError, KubeError, BindcarError, DnsError, OperationError) as e:
             outcome = await self._failed(kind, key, str(e), delay_s=getattr(e, "delay_s", None))
-        finally:
-            if kind == ZONE_KIND and key in self.resync_zones:
-                self.resync_zones.discard(key)
-                self._requeue_records_of(key)
+        if resynced:
+            # Records follow their zone: at once when it is in place in BIND9, otherwise when
+            # the zone is retried (a zone it (re)creates queues its records itself).
+            self._requeue_records_of(key, 0.0 if outcome.ok else outcome.requeue_s or 0.0)
         duration_s = (time.monotonic_ns() - t0) / 1e9
         self.metrics.observe(kind, duration_s, ok=outcome.ok)
         self.events.emit(
@@ -541,8 +543,8 @@ class Reconciler:
 
     # --- helpers for the controller -------------------------------------------------------
 
-    def _requeue_records_of(self, zone_key: Key) -> None:
+    def _requeue_records_of(self, zone_key: Key, delay_s: float = 0.0) -> None:
         _, ns, name = zone_key
         for kind, rec in self._records_in(ns):
             if model.points_at(rec, ns, name):
-                self.queue.add(model.obj_key(kind, rec))
+                self.queue.add_after(model.obj_key(kind, rec), delay_s)
