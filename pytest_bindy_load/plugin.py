@@ -470,7 +470,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         finished_at=datetime.now(UTC),
         versions={"pytest-bindy-load": __version__},
     )
-    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios))
+    notes: tuple[str, ...] = ()
+    if load.baseline is not None or load.save_baseline:
+        # Said in the report rather than silently ignored until baseline.py exists.
+        notes = ("baseline comparison is not implemented yet: --baseline/--save-baseline ignored",)
+    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios), notes=notes)
     config.stash[REPORT_PATHS_KEY] = report.write(load.output_dir)
     config.stash[REPORT_DOC_KEY] = report.to_json()
 
