@@ -32,7 +32,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_bindy_load.dns import DnsClient, normalize_rdatas
-from pytest_bindy_load.localstack.stack import LocalStack
+from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_stack
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -438,6 +438,21 @@ async def wait_log_event(
             return found[0]
         await asyncio.sleep(0.2)
     pytest.fail(f"operator logged no {event!r} within {timeout_s:.0f} s")
+
+
+@pytest.fixture(scope="module")
+async def stack() -> AsyncIterator[LocalStack]:
+    """A stack of this module's own: these tests change the operator's faults live and measure
+    its timing, so they do not share an operator with tests that kill pods and leave work
+    behind. (Sharing the session stack after the other integration files made the injected-error
+    test time out in two of two full runs, and pass alone; the cause is not found yet.)"""
+    async with local_stack(StackOptions(resync_period_s=10.0)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def kube(stack: LocalStack) -> kr8s.asyncio.Api:
+    return await kr8s.asyncio.api(kubeconfig=str(stack.target.kubeconfig))
 
 
 @pytest.fixture
