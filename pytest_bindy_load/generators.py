@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from pytest_bindy_load import results
 from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND
 
 API_VERSION = "bindy.firestoned.io/v1beta1"
@@ -53,16 +54,7 @@ _META_PREFIX: dict[str, str] = {
     "CAARecord": "caa",
     "NSRecord": "ns",
 }
-RDTYPES: dict[str, str] = {
-    "ARecord": "A",
-    "AAAARecord": "AAAA",
-    "CNAMERecord": "CNAME",
-    "TXTRecord": "TXT",
-    "MXRecord": "MX",
-    "SRVRecord": "SRV",
-    "CAARecord": "CAA",
-    "NSRecord": "NS",
-}
+RDTYPES = results.RDTYPES
 _SRV_SERVICES: tuple[tuple[str, str, int], ...] = (
     ("sip", "tcp", 5060),
     ("sip", "udp", 5060),

@@ -41,6 +41,23 @@ RECORD_KINDS: tuple[str, ...] = (
 )
 ZONE_KIND = "DNSZone"
 DNS_KINDS: tuple[str, ...] = (ZONE_KIND, *RECORD_KINDS)
+API_GROUP = "bindy.firestoned.io"
+API_VERSION = f"{API_GROUP}/v1beta1"
+# The DNS record type each record kind publishes.
+RDTYPES: dict[str, str] = {
+    "ARecord": "A",
+    "AAAARecord": "AAAA",
+    "CNAMERecord": "CNAME",
+    "TXTRecord": "TXT",
+    "MXRecord": "MX",
+    "SRVRecord": "SRV",
+    "CAARecord": "CAA",
+    "NSRecord": "NS",
+}
+# URL plurals of the namespaced kinds (CONTRACT 1.1); all bindy plurals are lowercase kind + "s".
+PLURALS: dict[str, str] = {
+    kind: kind.lower() + "s" for kind in (*DNS_KINDS, "Bind9Instance", "Bind9Cluster")
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,34 +31,16 @@ import kr8s.asyncio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pytest_bindy_load import results
 from pytest_bindy_load.dns import DnsClient, normalize_rdatas
 from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_stack
 
 pytestmark = pytest.mark.timeout(900)
 
-API_VERSION = "bindy.firestoned.io/v1beta1"
-PLURALS = {
-    "ARecord": "arecords",
-    "AAAARecord": "aaaarecords",
-    "CNAMERecord": "cnamerecords",
-    "TXTRecord": "txtrecords",
-    "MXRecord": "mxrecords",
-    "SRVRecord": "srvrecords",
-    "CAARecord": "caarecords",
-    "NSRecord": "nsrecords",
-    "DNSZone": "dnszones",
-}
-RECORD_KINDS = tuple(k for k in PLURALS if k != "DNSZone")
-RDTYPE = {
-    "ARecord": "A",
-    "AAAARecord": "AAAA",
-    "CNAMERecord": "CNAME",
-    "TXTRecord": "TXT",
-    "MXRecord": "MX",
-    "SRVRecord": "SRV",
-    "CAARecord": "CAA",
-    "NSRecord": "NS",
-}
+API_VERSION = results.API_VERSION
+PLURALS = {k: v for k, v in results.PLURALS.items() if k in results.DNS_KINDS}
+RECORD_KINDS = results.RECORD_KINDS
+RDTYPE = results.RDTYPES
 MANAGED = {"app.kubernetes.io/managed-by": "pytest-bindy-load", "bindy-load/run-id": "optest"}
 ZONE_LABEL = "bindy.firestoned.io/zone"
 CREATE_CONCURRENCY = 24

@@ -16,33 +16,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-API_GROUP = "bindy.firestoned.io"
-API_VERSION = f"{API_GROUP}/v1beta1"
+from pytest_bindy_load import results
+
+API_GROUP = results.API_GROUP
+API_VERSION = results.API_VERSION
 ALLOW_ZONE_NAMESPACES = f"{API_GROUP}/allow-zone-namespaces"
 DEFAULT_RECORD_TTL = 300
 
-PLURALS: dict[str, str] = {
-    "ARecord": "arecords",
-    "AAAARecord": "aaaarecords",
-    "CNAMERecord": "cnamerecords",
-    "TXTRecord": "txtrecords",
-    "MXRecord": "mxrecords",
-    "SRVRecord": "srvrecords",
-    "CAARecord": "caarecords",
-    "NSRecord": "nsrecords",
-    "DNSZone": "dnszones",
-    "Bind9Instance": "bind9instances",
-}
-RDTYPES: dict[str, str] = {
-    "ARecord": "A",
-    "AAAARecord": "AAAA",
-    "CNAMERecord": "CNAME",
-    "TXTRecord": "TXT",
-    "MXRecord": "MX",
-    "SRVRecord": "SRV",
-    "CAARecord": "CAA",
-    "NSRecord": "NS",
-}
+PLURALS = results.PLURALS
+RDTYPES = results.RDTYPES
 CAA_TAGS = frozenset({"issue", "issuewild", "iodef"})
 
 Obj = Mapping[str, Any]
