@@ -32,14 +32,6 @@ async def cluster(stack: LocalStack) -> TestCluster:
 
 
 @pytest.fixture
-async def ns(cluster: TestCluster) -> AsyncIterator[str]:
-    run_id = uuid.uuid4().hex
-    name = await cluster.create_namespace("bindy-load", run_id)
-    yield name
-    await cluster.cleanup_run(run_id, timeout_s=240)
-
-
-@pytest.fixture
 async def ops(cluster: TestCluster, ns: str) -> AsyncIterator[CROperations]:
     async with WatchHub(cluster.api) as hub:
         policy = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -38,14 +37,6 @@ async def stack_without_operator() -> AsyncIterator[LocalStack]:
 @pytest.fixture(scope="module")
 async def cluster(stack_without_operator: LocalStack) -> TestCluster:
     return await TestCluster.connect(stack_without_operator.target)
-
-
-@pytest.fixture
-async def ns(cluster: TestCluster) -> AsyncIterator[str]:
-    run_id = uuid.uuid4().hex
-    name = await cluster.create_namespace("bindy-load", run_id)
-    yield name
-    await cluster.cleanup_run(run_id, timeout_s=240)
 
 
 def a_record(name: str, namespace: str) -> dict[str, Any]:
