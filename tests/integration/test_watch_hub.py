@@ -138,10 +138,11 @@ async def test_a_thousand_waiters_resolve_through_one_watch_per_kind(
         assert all(ts <= first_early for _o, ts in late_results)
         stats = hub.stats("ARecord", ns)
         assert hub.watch_count("ARecord") == 1
-        # One stream; a reconnect only after a server-side error (a fresh CRD's watch cache may
-        # answer "storage is (re)initializing" once), never one per waiter.
-        assert stats.connections == 1 + stats.errors
-        assert stats.connections <= 3
+        # One stream; a reconnect only after a server-side error, never one per waiter. A fresh
+        # CRD's watch cache may answer "storage is (re)initializing" to the list or the watch, so
+        # an error may or may not have cost a stream.
+        assert 1 <= stats.connections <= 1 + stats.errors
+        assert stats.errors <= 2
         assert stats.lists == 1 + stats.relists_410
         assert stats.events >= 2 * N_OBJECTS  # every create and every status write
 
@@ -160,7 +161,7 @@ async def test_a_dropped_stream_resumes_from_the_last_resource_version(
         assert got["metadata"]["uid"] == obj["metadata"]["uid"]
         stats = hub.stats("ARecord", ns)
         assert (stats.lists, stats.relists_410) == (1, 0)
-        assert stats.connections == 2 + stats.errors  # the dropped one and its resume
+        assert 2 <= stats.connections <= 2 + stats.errors  # the dropped one and its resume
 
 
 async def test_a_410_gone_relists_and_reports_deletions_missed_meanwhile(
