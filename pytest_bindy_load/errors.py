@@ -27,5 +27,5 @@ class DeadlineExceeded(BindyLoadError):
     """A wait ran past its deadline."""
 
 
-class RegressionDetected(BindyLoadError):
-    """A run is slower or less reliable than its baseline."""
+class ReportError(BindyLoadError, ValueError):
+    """A report file (e.g. a baseline) is unreadable or not a report of this schema; one line."""

@@ -65,9 +65,10 @@ def pytest_bindy_load_scenario_finished(
 def pytest_bindy_load_compare(current: Any, baseline: Any, config: pytest.Config) -> Any | None:
     """Compare this run with a baseline run in place of the built-in comparison.
 
-    Called once at session finish when ``--baseline`` names a baseline, with the current run's
-    result and the loaded baseline. Return the list of regressions found (an empty list means
-    "no regression"), in the shape the built-in comparison returns, or None to fall back to the
-    built-in comparison. The first non-None result wins.
+    Called once at session finish when ``--baseline`` names a baseline, with this run's report
+    document and the baseline's (both the ``report.json`` shape). Return a
+    ``pytest_bindy_load.baseline.Comparison`` (no regressions means "no regression"), or None to
+    fall back to the built-in comparison with the profile's ``[regression]`` tolerances. The
+    first non-None result wins; a Comparison with regressions fails the run.
     """
     return None

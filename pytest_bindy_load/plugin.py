@@ -7,6 +7,7 @@ Wiring only: values are parsed and validated in ``profiles``; the resolved ``Pro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,9 +17,9 @@ from typing import Any, Final
 
 import pytest
 
-from pytest_bindy_load import __version__, hookspecs, profiles
+from pytest_bindy_load import __version__, baseline, hookspecs, profiles
 from pytest_bindy_load.cluster import TestCluster, WatchHub
-from pytest_bindy_load.errors import ProfileError
+from pytest_bindy_load.errors import ProfileError, ReportError
 from pytest_bindy_load.generators import FixtureGenerator
 from pytest_bindy_load.localstack.stack import LocalStack, StackOptions, local_stack
 from pytest_bindy_load.metrics import MetricsCollector
@@ -29,7 +30,9 @@ from pytest_bindy_load.report import (
     ReportPaths,
     RunMetadata,
     ScenarioReport,
+    load_report,
     summary_lines,
+    write_report,
 )
 from pytest_bindy_load.target import BindyTarget, cluster_target
 
@@ -41,6 +44,7 @@ SCENARIOS_KEY: Final = pytest.StashKey[list[ScenarioReport]]()
 TARGET_REPORT_KEY: Final = pytest.StashKey[dict[str, Any]]()
 REPORT_PATHS_KEY: Final = pytest.StashKey[ReportPaths]()
 REPORT_DOC_KEY: Final = pytest.StashKey[dict[str, Any]]()
+BASELINE_DOC_KEY: Final = pytest.StashKey[dict[str, Any]]()
 _GENERATOR_COUNT_KEY: Final = pytest.StashKey[list[int]]()
 # Scenario tests ask for their profile section by fixture name.
 _SCENARIO_SECTIONS: Final = {
@@ -64,7 +68,9 @@ PROFILE_HELP: Final = (
     "Default: quick."
 )
 BASELINE_HELP: Final = (
-    "Baseline run JSON to compare this run against. Default: none (no comparison)."
+    "An earlier run's report.json to compare this run against; the run fails when a latency "
+    "percentile, the throughput or the error rate is worse than the profile's [regression] "
+    "tolerances allow. Default: none (no comparison)."
 )
 SAVE_BASELINE_HELP: Final = (
     "Write this run as the baseline (to the --baseline path, else into the output dir). "
@@ -270,6 +276,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPLACED_BY_HOOK_KEY] = replacement is not None
     config.stash[LOAD_CONFIG_KEY] = resolved.load_config
     config.stash[RUN_KEY] = RunContext.new(seed=resolved.load_config.seed)
+    path = resolved.load_config.baseline
+    if path is not None and path.exists():  # read now: a bad baseline is a usage error
+        try:
+            config.stash[BASELINE_DOC_KEY] = load_report(path)
+        except ReportError as exc:
+            raise pytest.UsageError(f"bindy-load: baseline {exc}") from exc
 
 
 def _raw_settings(config: pytest.Config) -> dict[str, profiles.RawValue]:
@@ -465,18 +477,49 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run_id=run.run_id,
         target=target,
         profile=profile.name,
+        profile_fingerprint=profile.fingerprint(),
         seed=run.seed,
         started_at=run.started_at,
         finished_at=datetime.now(UTC),
         versions={"pytest-bindy-load": __version__},
     )
-    notes: tuple[str, ...] = ()
-    if load.baseline is not None or load.save_baseline:
-        # Said in the report rather than silently ignored until baseline.py exists.
-        notes = ("baseline comparison is not implemented yet: --baseline/--save-baseline ignored",)
-    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios), notes=notes)
-    config.stash[REPORT_PATHS_KEY] = report.write(load.output_dir)
-    config.stash[REPORT_DOC_KEY] = report.to_json()
+    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios))
+    comparison = _compare_with_baseline(config, report.to_json(), profile, load)
+    if comparison is not None:
+        report = dataclasses.replace(report, comparison=comparison.to_dict())
+        if comparison.regressed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    save_to = None
+    if load.save_baseline:
+        save_to = load.baseline or load.output_dir / baseline.BASELINE_FILE
+        note = (
+            f"saved as the baseline: {save_to}"
+            if report.passed
+            else f"not saved as the baseline ({save_to}): this run did not pass"
+        )
+        report = dataclasses.replace(report, notes=(*report.notes, note))
+    doc = report.to_json()
+    config.stash[REPORT_PATHS_KEY] = write_report(doc, load.output_dir)
+    config.stash[REPORT_DOC_KEY] = doc
+    if save_to is not None and report.passed:
+        baseline.save_baseline(doc, save_to)
+
+
+def _compare_with_baseline(
+    config: pytest.Config, doc: dict[str, Any], profile: Profile, load: LoadTestConfig
+) -> baseline.Comparison | None:
+    base = config.stash.get(BASELINE_DOC_KEY, None)
+    if base is None:
+        return None
+    found = config.hook.pytest_bindy_load_compare(current=doc, baseline=base, config=config)
+    if found is not None:
+        if not isinstance(found, baseline.Comparison):
+            raise TypeError(
+                f"pytest_bindy_load_compare returned {type(found).__name__}, "
+                "expected a pytest_bindy_load.baseline.Comparison or None"
+            )
+        return found
+    return baseline.compare(doc, base, profile.regression, baseline_path=str(load.baseline))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

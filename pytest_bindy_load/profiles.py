@@ -225,12 +225,29 @@ class SuccessCriteria:
     chaos_error_rate_max: float | None = _f(None, OPTIONAL_FRACTION)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegressionTolerance:
+    """How much worse than ``--baseline`` a run may be. Fractions: 0.2 = 20 %.
+
+    A latency percentile regresses only when it grew by more than ``latency_increase_max`` of
+    the baseline *and* by more than ``latency_floor_ms``, so millisecond noise on a fast stage
+    is not a regression; stages with fewer than ``min_samples`` samples are not compared.
+    """
+
+    latency_increase_max: float = _f(0.2, WEIGHT)  # p50/p95/p99 of each latency stage
+    latency_floor_ms: float = _f(5.0, WEIGHT)
+    throughput_decrease_max: float = _f(0.2, FRACTION)
+    error_rate_increase_max: float = _f(0.005, FRACTION)  # absolute: 0.005 = 0.5 points
+    min_samples: int = _f(20, COUNT)
+
+
 SECTIONS: Final[Mapping[str, type[Any]]] = {
     "burst": BurstConfig,
     "sustained": SustainedConfig,
     "chaos": ChaosConfig,
     "e2e": E2EConfig,
     "criteria": SuccessCriteria,
+    "regression": RegressionTolerance,
 }
 _WORKLOAD: Final = ("burst", "sustained", "chaos", "e2e")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -249,6 +266,7 @@ class Profile:
     chaos: ChaosConfig = field(default_factory=ChaosConfig)
     e2e: E2EConfig = field(default_factory=E2EConfig)
     criteria: SuccessCriteria = field(default_factory=SuccessCriteria)
+    regression: RegressionTolerance = field(default_factory=RegressionTolerance)
     # (key, source) of every value set above the profile file, e.g. ("burst.records", "--records")
     overrides: tuple[tuple[str, str], ...] = ()
 

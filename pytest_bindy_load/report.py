@@ -23,10 +23,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pytest_bindy_load.errors import ReportError
 from pytest_bindy_load.metrics import MetricsSnapshot, Stage
 from pytest_bindy_load.target import Secret
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: run.profile_fingerprint and the baseline comparison
 REPORT_FILES = ("report.json", "report.md", "report.html")
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|credential|private|bearer", re.IGNORECASE)
 _SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -314,6 +315,7 @@ class RunMetadata:
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    profile_fingerprint: str = ""  # Profile.fingerprint(): equal means the same load offered
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -344,11 +346,13 @@ class ReportPaths:
 class LoadTestReport:
     metadata: RunMetadata
     scenarios: tuple[ScenarioReport, ...] = ()
-    notes: tuple[str, ...] = ()  # e.g. "baseline not comparable: different target"
+    notes: tuple[str, ...] = ()  # e.g. "saved as the baseline: ..."
+    comparison: Mapping[str, Any] | None = None  # baseline.Comparison.to_dict(), with --baseline
 
     @property
     def passed(self) -> bool:
-        return all(s.passed for s in self.scenarios)
+        regressed = bool(self.comparison and self.comparison.get("regressions"))
+        return all(s.passed for s in self.scenarios) and not regressed
 
     def to_json(self) -> dict[str, Any]:
         """The canonical report document (plain JSON types only)."""
@@ -379,6 +383,7 @@ class LoadTestReport:
             "run": {
                 "run_id": md.run_id,
                 "profile": md.profile,
+                "profile_fingerprint": md.profile_fingerprint,
                 "seed": md.seed,
                 "started_at": _iso(md.started_at),
                 "finished_at": _iso(md.finished_at) if md.finished_at else None,
@@ -389,6 +394,7 @@ class LoadTestReport:
             "verdict": "passed" if self.passed else "failed",
             "scenarios": scenarios,
             "errors": {"by_kind": dict(sorted(by_kind.items())), "examples": examples},
+            "baseline": dict(self.comparison) if self.comparison is not None else None,
             "notes": list(self.notes),
         }
         # Round-trip through json so the document holds plain types only.
@@ -438,10 +444,22 @@ def redact(value: Any) -> Any:
 
 
 def load_report(path: Path | str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A report written by ``write_report``; a one-line ``ReportError`` for anything else."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(
+            f"{path}: not JSON ({exc}); expected the report.json of an earlier run"
+        ) from exc
+    if not isinstance(doc, dict):
+        raise ReportError(f"{path}: expected a JSON object, the report.json of an earlier run")
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"{path}: report schema_version {version!r}, expected {SCHEMA_VERSION}")
+        raise ReportError(f"{path}: report schema_version {version!r}, expected {SCHEMA_VERSION}")
+    if not isinstance(doc.get("run"), dict) or not isinstance(doc.get("scenarios"), list):
+        raise ReportError(f"{path}: no 'run' or 'scenarios'; not the report.json of a run")
     return doc
 
 
@@ -455,13 +473,14 @@ def write_report(doc: Mapping[str, Any], output_dir: Path | str) -> ReportPaths:
     paths = ReportPaths(
         json=folder / "report.json", markdown=folder / "report.md", html=folder / "report.html"
     )
-    _atomic_write(paths.json, json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    _atomic_write(paths.markdown, render_markdown(doc))
-    _atomic_write(paths.html, render_html(doc))
+    atomic_write(paths.json, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    atomic_write(paths.markdown, render_markdown(doc))
+    atomic_write(paths.html, render_html(doc))
     return paths
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Readers never see a half-written file; a crash keeps the previous one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -580,8 +599,31 @@ def _blocks(doc: Mapping[str, Any]) -> list[Block]:
     if errors.get("by_kind"):
         blocks += [("h2", "Errors (all scenarios)")]
         blocks += _error_blocks(errors["by_kind"], errors.get("examples", {}))
+    if doc.get("baseline"):
+        blocks += _baseline_blocks(doc["baseline"])
     if doc.get("notes"):
         blocks += [("h2", "Notes"), ("ul", list(doc["notes"]))]
+    return blocks
+
+
+def _baseline_blocks(cmp: Mapping[str, Any]) -> list[Block]:
+    blocks: list[Block] = [
+        ("h2", "Baseline comparison"),
+        (
+            "p",
+            f"{str(cmp['verdict']).upper()} against run {cmp['baseline_run_id']} "
+            f"({cmp['baseline_path']}): {cmp['compared']} metrics compared.",
+        ),
+    ]
+    rows = [
+        [r["scenario"], r["metric"], _cell(r["baseline"]), _cell(r["current"]), r["unit"],
+         r["allowed"]]
+        for r in cmp.get("regressions", [])
+    ]  # fmt: skip
+    if rows:
+        blocks.append(_table(["scenario", "metric", "baseline", "now", "unit", "allowed"], rows))
+    if cmp.get("notes"):
+        blocks.append(("ul", list(cmp["notes"])))
     return blocks
 
 
@@ -736,4 +778,13 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
             f"throughput {_fmt(m['throughput_per_s'], 'ops/s')}"
         )
         lines += [f"    violation: {v}" for v in sc.get("violations", [])]
+    cmp = doc.get("baseline")
+    if cmp:
+        lines.append(
+            f"  baseline {cmp['baseline_run_id']}: {cmp['verdict']}, "
+            f"{cmp['compared']} metrics compared"
+        )
+        lines += [f"    regression: {r['message']}" for r in cmp.get("regressions", [])]
+        lines += [f"    note: {n}" for n in cmp.get("notes", [])]
+    lines += [f"  note: {n}" for n in doc.get("notes", [])]
     return lines

@@ -31,7 +31,7 @@ from pytest_bindy_load.results import ErrorKind, Operation, OperationResult
 from pytest_bindy_load.target import Secret
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-GOLDEN = DATA / "report_v1.json"
+GOLDEN = DATA / "report_v2.json"
 MS = 1_000_000
 T0 = 9_000 * 1_000_000_000
 SECRET_VALUE = "s3cr3t-bearer-token-value"
@@ -225,7 +225,7 @@ def build_report(*, target_extra: dict[str, Any] | None = None) -> LoadTestRepor
 
 def test_the_json_document_has_the_schema_version_run_scenarios_and_errors() -> None:
     doc = build_report().to_json()
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["run"]["run_id"] == RUN_ID
     assert doc["run"]["duration_s"] == 300.0
     assert doc["run"]["started_at"] == "2026-01-02T03:04:05+00:00"
@@ -245,7 +245,7 @@ def test_the_json_document_has_the_schema_version_run_scenarios_and_errors() -> 
     assert json.loads(json.dumps(doc)) == doc
 
 
-def test_the_json_document_matches_the_stored_v1_example() -> None:
+def test_the_json_document_matches_the_stored_v2_example() -> None:
     """A change here is a schema change: bump SCHEMA_VERSION or keep the document the same.
     Regenerate with: python -c "from tests.unit.test_report import regenerate; regenerate()"."""
     assert build_report().to_json() == json.loads(GOLDEN.read_text(encoding="utf-8"))
