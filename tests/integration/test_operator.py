@@ -638,8 +638,11 @@ async def test_an_injected_lognormal_delay_shows_in_the_reconcile_durations(
     coarse bindy buckets). The delay goes to TXTRecord only, and the samples are reconciles of
     this test's unselected TXT records that made no API or DNS call (resync passes), so the
     measured duration is the injected delay plus well under a millisecond of real work. The
-    bindy histogram is checked for consistency at its 0.5 s and 1 s bucket bounds."""
+    bindy histogram must hold exactly the logged TXTRecord reconciles at its 0.5 s and 1 s
+    bounds (comparing it with the lognormal CDF instead would be at the mercy of CPU load on
+    the reconciles that did real work)."""
     p50, p99, want_samples = 0.5, 1.0, 1500
+    before_wall = time.time()
     before = await scrape(stack)
     delay = {"distribution": "lognormal", "p50_s": p50, "p99_s": p99, "kinds": ["TXTRecord"]}
     since = edit_faults(stack, {"seed": 5, "delay": delay})
@@ -672,6 +675,7 @@ async def test_an_injected_lognormal_delay_shows_in_the_reconcile_durations(
                 break
             await asyncio.sleep(2)
         after = await scrape(stack)
+        after_wall = time.time()
     finally:
         edit_faults(stack, {})
     assert len(samples) >= want_samples, f"only {len(samples)} pure delayed reconciles in 300 s"
@@ -688,17 +692,25 @@ async def test_an_injected_lognormal_delay_shows_in_the_reconcile_durations(
     )
     assert got50 == pytest.approx(p50, rel=0.10)
     assert got99 == pytest.approx(p99, rel=0.10)
-    # bindy's coarse histogram for TXTRecord over the same window: the shares at or below 0.5 s
-    # and 1 s match the lognormal CDF there (0.5 and 0.99) within sampling noise.
+    # bindy's coarse histogram for TXTRecord over the same window holds the logged reconciles
+    # (every namespace: resyncs of earlier tests' TXT records are delayed too).
     name = "bindy_firestoned_io_reconciliation_duration_seconds_bucket"
     count = "bindy_firestoned_io_reconciliation_duration_seconds_count"
     txt = {"resource_type": "TXTRecord"}
+    logged = [
+        ev["duration_s"]
+        for ev in log_events(stack, "reconcile", before_wall)
+        if ev["kind"] == "TXTRecord" and ev["wall"] <= after_wall
+    ]
     n = metric_sum(after, count, **txt) - metric_sum(before, count, **txt)
     le05 = metric_sum(after, name, le="0.5", **txt) - metric_sum(before, name, le="0.5", **txt)
     le1 = metric_sum(after, name, le="1.0", **txt) - metric_sum(before, name, le="1.0", **txt)
     assert n >= want_samples
-    assert le05 / n == pytest.approx(0.5, abs=0.08)
-    assert le1 / n == pytest.approx(0.99, abs=0.03)
+    # A reconcile finishing during a scrape may fall on either side of it: a few, not more.
+    assert n == pytest.approx(len(logged), abs=3)
+    assert le05 == pytest.approx(sum(d <= 0.5 for d in logged), abs=3)
+    assert le1 == pytest.approx(sum(d <= 1.0 for d in logged), abs=3)
+    assert le05 < le1 < n  # the delay spreads over the buckets, not all below 0.5 s
 
 
 async def test_every_record_of_a_burst_becomes_ready_after_the_operator_is_sigkilled(
