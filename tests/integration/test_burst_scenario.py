@@ -11,6 +11,7 @@ from textwrap import dedent
 import pytest
 
 from pytest_bindy_load.localstack import provision
+from pytest_bindy_load.report import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 # Taken at import: pytester points HOME at a temporary dir, which would hide the binary cache.
@@ -59,7 +60,7 @@ def test_a_small_burst_passes_and_writes_json_and_markdown_reports(
     reports = list((pytester.path / "reports").glob("*/report.json"))
     assert len(reports) == 1
     doc = json.loads(reports[0].read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["run"]["target"]["description"] == "local stack, reference operator"
     assert doc["verdict"] == "passed"
     (burst,) = doc["scenarios"]
