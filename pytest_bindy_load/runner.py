@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pytest_bindy_load.results import OperationResult
@@ -21,6 +21,8 @@ class RunOutcome:
     results: tuple[OperationResult, ...]
     started_ns: int
     finished_ns: int
+    # Operations not started because max_in_flight were still running (k6: dropped_iterations).
+    dropped: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -68,3 +70,57 @@ async def run_open_loop(
     return RunOutcome(
         results=tuple(t.result() for t in tasks), started_ns=t0, finished_ns=time.monotonic_ns()
     )
+
+
+async def run_stream(
+    offsets_ns: Iterable[int],
+    next_operation: Callable[[], OperationFactory],
+    *,
+    max_in_flight: int,
+    start_ns: int | None = None,
+) -> RunOutcome:
+    """Start one operation at each ``start + offset`` (non-decreasing offsets, possibly endless
+    until the iterable ends), choosing it only then with ``next_operation()`` so a workload can
+    act on the state earlier operations left.
+
+    Unlike ``run_open_loop`` no task exists before its time, so hours of load cost memory for
+    what is in flight only. An operation due while ``max_in_flight`` are running is dropped and
+    counted, never delayed: delaying it would hide the target's slowness from the schedule.
+    Results are in start order.
+    """
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+    t0 = time.monotonic_ns() if start_ns is None else start_ns
+    tasks: list[asyncio.Task[OperationResult]] = []
+    in_flight: set[asyncio.Task[OperationResult]] = set()
+    dropped = 0
+    try:
+        for offset in offsets_ns:
+            intended = t0 + offset
+            delay = (intended - time.monotonic_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(in_flight) >= max_in_flight:
+                dropped += 1
+                continue
+            task = asyncio.create_task(_start(next_operation(), intended))
+            tasks.append(task)
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if tasks:
+            await asyncio.wait(tasks)
+    except BaseException:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        raise
+    return RunOutcome(
+        results=tuple(t.result() for t in tasks),
+        started_ns=t0,
+        finished_ns=time.monotonic_ns(),
+        dropped=dropped,
+    )
+
+
+async def _start(op: OperationFactory, intended_ns: int) -> OperationResult:
+    return await op(intended_ns)

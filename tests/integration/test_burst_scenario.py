@@ -4,45 +4,21 @@ its reports, and an impossible criterion fails it with a message naming every vi
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
+from collections.abc import Callable
 from textwrap import dedent
 
 import pytest
 
-from pytest_bindy_load.localstack import provision
 from pytest_bindy_load.report import SCHEMA_VERSION
 
-REPO = Path(__file__).resolve().parents[2]
-# Taken at import: pytester points HOME at a temporary dir, which would hide the binary cache.
-REAL_CACHE = provision.cache_dir()
-
-INI = """
-[pytest]
-asyncio_mode = auto
-asyncio_default_fixture_loop_scope = session
-asyncio_default_test_loop_scope = session
-"""
-
-
-def _burst_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, profile: str
-) -> pytest.RunResult:
-    monkeypatch.setenv(provision.CACHE_ENV, str(REAL_CACHE))
-    pytester.makeini(INI)
-    shutil.copy(REPO / "loadtests" / "test_burst.py", pytester.path / "test_burst.py")
-    (pytester.path / "tiny.toml").write_text(profile)
-    return pytester.runpytest_subprocess(
-        "-m", "burst", "--profile", "tiny.toml", "--output-dir", "reports", timeout=600
-    )
+RunScenario = Callable[..., pytest.RunResult]  # the run_scenario fixture of conftest.py
 
 
 def test_a_small_burst_passes_and_writes_json_and_markdown_reports(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    run_scenario: RunScenario, pytester: pytest.Pytester
 ) -> None:
-    result = _burst_run(
-        pytester,
-        monkeypatch,
+    result = run_scenario(
+        "burst",
         dedent(
             """
             name = "tiny"
@@ -74,11 +50,10 @@ def test_a_small_burst_passes_and_writes_json_and_markdown_reports(
 
 
 def test_an_impossible_reconcile_criterion_fails_the_burst_with_a_readable_message(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    run_scenario: RunScenario, pytester: pytest.Pytester
 ) -> None:
-    result = _burst_run(
-        pytester,
-        monkeypatch,
+    result = run_scenario(
+        "burst",
         dedent(
             """
             name = "impossible"

@@ -18,7 +18,14 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 
 PREFIX = "bindy_firestoned_io"
 OWN_PREFIX = "bindy_localstack_operator"
@@ -53,6 +60,9 @@ class OperatorMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_resident_memory_bytes & co., as bindy's exporter serves for its own process;
+        # the sustained scenario samples memory growth from it.
+        ProcessCollector(registry=self.registry)
         self.reconciliations = Counter(
             f"{PREFIX}_reconciliations",
             "Total number of reconciliations",

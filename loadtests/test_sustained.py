@@ -1,0 +1,131 @@
+"""Sustained: an open-loop create/update/delete mix at the profile's rate for its duration,
+judged on reconcile latency, errors, the rate the target sustained and operator memory growth.
+
+Operations start on a fixed schedule whatever the target does (k6's constant-arrival-rate):
+latency counts from the intended start, and an operation due while ``max_in_flight`` are still
+running is dropped and counted instead of delayed. The sustained rate is the operations the API
+server accepted per second of the offered window; readiness failures count in the error rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pytest_bindy_load.cluster import TestCluster, WatchHub
+from pytest_bindy_load.generators import FixtureGenerator
+from pytest_bindy_load.metrics import MetricsCollector
+from pytest_bindy_load.operations import CROperations
+from pytest_bindy_load.profiles import Profile, RunContext, SustainedConfig
+from pytest_bindy_load.report import ScenarioReport, check
+from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND
+from pytest_bindy_load.runner import run_open_loop, run_stream
+from pytest_bindy_load.scheduler import Phase, Schedule, burst
+from pytest_bindy_load.target import BindyTarget
+from pytest_bindy_load.usage import MemorySampler
+from pytest_bindy_load.workload import MixedWorkload
+
+SUSTAINED_CRITERIA = (
+    "reconcile_p99_s",
+    "operation_p99_s",
+    "error_rate_max",
+    "sustained_rate_per_s",
+    "memory_growth_mb_per_h",
+)
+
+
+@pytest.mark.sustained
+async def test_sustained(
+    sustained_config: SustainedConfig,
+    bindy_profile: Profile,
+    bindy_run: RunContext,
+    bindy_target: BindyTarget,
+    cluster: TestCluster,
+    watch_hub: WatchHub,
+    load_namespace: str,
+    generator: FixtureGenerator,
+    metrics: MetricsCollector,
+    record_scenario: Callable[[ScenarioReport], None],
+) -> None:
+    cfg = sustained_config
+    ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.ready_timeout_s)
+    for kind in (ZONE_KIND, *RECORD_KINDS):
+        await watch_hub.ensure_watching(kind, load_namespace)
+    zones = generator.zones(
+        cfg.zones, instance_selector=bindy_target.instance_selector, namespace=load_namespace
+    )
+    zone_run = await run_open_loop(
+        burst(len(zones)).intended_offsets_ns(),
+        [
+            (lambda t, z=z: ops.create(z, intended_ns=t, timeout_s=cfg.ready_timeout_s))
+            for z in zones
+        ],
+    )
+    failed_zones = [r for r in zone_run.results if not r.success]
+    assert not failed_zones, "zones not Ready: " + "; ".join(
+        f"{r.name}: {r.error_kind} {r.error_message}" for r in failed_zones
+    )
+
+    workload = MixedWorkload(
+        ops,
+        generator,
+        zones,
+        mix=cfg.mix,
+        kinds=RECORD_KINDS,
+        namespace=load_namespace,
+        seed=bindy_run.seed,
+        timeout_s=cfg.ready_timeout_s,
+    )
+    schedule = Schedule(phases=(Phase.constant(cfg.duration_s, cfg.rate_per_s),))
+    sampler = MemorySampler(bindy_target.operator_metrics_url)
+    async with sampler.running():
+        run = await run_stream(
+            schedule.iter_offsets_ns(), workload.next_operation, max_in_flight=cfg.max_in_flight
+        )
+    metrics.add_all(run.results)
+    snapshot = metrics.snapshot()
+    accepted = sum(r.acknowledged_ns is not None for r in run.results)
+    memory = sampler.trend()
+    observed = {"sustained_rate_per_s": accepted / cfg.duration_s}
+    if memory.judged and memory.growth_mb_per_h is not None:
+        observed["memory_growth_mb_per_h"] = memory.growth_mb_per_h
+    criteria = {
+        name: limit
+        for name in SUSTAINED_CRITERIA
+        if (limit := getattr(bindy_profile.criteria, name)) is not None
+    }
+    results = check(
+        snapshot,
+        criteria,
+        observed=observed,
+        required=("reconcile_p99_s", "sustained_rate_per_s"),
+    )
+    notes = [f"memory growth not judged: {memory.note}"] if memory.note else []
+    if run.dropped:
+        notes.append(f"{run.dropped} operations dropped: {cfg.max_in_flight} still in flight")
+    record_scenario(
+        ScenarioReport(
+            name="sustained",
+            parameters={
+                "rate_per_s": cfg.rate_per_s,
+                "duration_s": cfg.duration_s,
+                "zones": cfg.zones,
+                "max_in_flight": cfg.max_in_flight,
+                "mix": cfg.mix.describe(),
+                "offered": len(run.results) + run.dropped,
+                "dropped": run.dropped,
+                "accepted": accepted,
+                "workload": workload.stats().to_dict(),
+                "operator_memory": memory.to_dict(),
+            },
+            metrics=snapshot,
+            criteria=tuple(results),
+            notes=tuple(notes),
+        )
+    )
+    violations = [v for r in results if (v := r.violation)]
+    assert not violations, (
+        f"sustained {cfg.rate_per_s:g} ops/s for {cfg.duration_s:g} s violated "
+        f"{len(violations)} criteria:\n" + "\n".join(f"  - {v}" for v in violations)
+    )
