@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.asyncquery
 import dns.exception
@@ -26,7 +26,7 @@ import dns.tsig
 import dns.update
 
 from pytest_bindy_load.errors import DeadlineExceeded, OperationError
-from pytest_bindy_load.results import ErrorKind
+from pytest_bindy_load.results import ErrorKind, OperationResult
 from pytest_bindy_load.target import TsigKey, require_loopback
 
 log = logging.getLogger(__name__)
@@ -144,11 +144,17 @@ class DnsClient:
             ) from e
 
     async def query(self, name: str, rdtype: str, *, tcp: bool = False) -> DnsAnswer:
-        """One query; any rcode is an answer, only a missing reply raises ``DnsError``."""
+        """One query; any rcode is an answer, only a missing reply raises ``DnsError``.
+
+        NS below the apex is a delegation, which named answers with a referral: its RRset is
+        read from the authority section then (``authoritative`` is False).
+        """
         qname, rdt = _parse(name, rdtype)
         msg = dns.message.make_query(qname, rdt)
         reply = await self._send(msg, tcp=tcp, what=f"query {qname} {rdtype}")
         rrset = reply.get_rrset(reply.answer, qname, dns.rdataclass.IN, rdt)
+        if not rrset and rdt == dns.rdatatype.NS and reply.rcode() == dns.rcode.NOERROR:
+            rrset = reply.get_rrset(reply.authority, qname, dns.rdataclass.IN, rdt)
         return DnsAnswer(
             name=qname.to_text(),
             rdtype=dns.rdatatype.to_text(rdt),
@@ -201,9 +207,10 @@ class DnsClient:
                     if last
                     else f"no answer ({last_error})"
                 )
+                # Chained to the last query failure, so callers can tell "never answered" apart.
                 raise DeadlineExceeded(
                     f"{name} {rdtype} did not become {sorted(want)} before the deadline; {seen}"
-                )
+                ) from last_error
             try:
                 last = await self.query(name, rdtype)
                 last_error = None
@@ -268,3 +275,46 @@ class DnsClient:
         except (dns.exception.DNSException, ValueError) as e:
             raise OperationError(f"bad delete for {name} {rdtype} in {zone}: {e}") from e
         return await self._send_update(upd, tcp=tcp, what=f"update {zone}: delete {name} {rdtype}")
+
+
+# --------------------------------------------------------------------------------------------
+# propagation: Ready -> answerable
+# --------------------------------------------------------------------------------------------
+
+
+def propagation_error_kind(exc: DeadlineExceeded) -> ErrorKind:
+    """Why a wait for an answer ran out: the server never replied at the end (its DnsError's
+    kind, e.g. TIMEOUT), or it replied with something else than expected (DNS_MISMATCH)."""
+    cause = exc.__cause__
+    return cause.error_kind if isinstance(cause, DnsError) else ErrorKind.DNS_MISMATCH
+
+
+async def stamp_answerable(
+    client: DnsClient,
+    result: OperationResult,
+    name: str,
+    rdtype: str,
+    expected: Iterable[str],
+    *,
+    deadline: float,
+    interval_s: float = 0.02,
+) -> OperationResult:
+    """``result`` with ``answerable_ns`` set to when DNS first gave ``expected`` (an empty set:
+    when the name stopped answering), or turned into a failure when that did not happen by
+    ``deadline`` (a ``time.monotonic()`` value).
+
+    A failed result is returned unchanged: an operation that never became Ready has nothing to
+    propagate, and its own error is the one worth reporting.
+    """
+    if not result.success:
+        return result
+    try:
+        await client.wait_answerable(name, rdtype, expected, deadline, interval_s=interval_s)
+    except DeadlineExceeded as exc:
+        return replace(
+            result,
+            success=False,
+            error_kind=propagation_error_kind(exc),
+            error_message=f"Ready but not in DNS: {exc}",
+        )
+    return replace(result, answerable_ns=time.monotonic_ns())

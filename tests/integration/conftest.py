@@ -56,6 +56,8 @@ def run_scenario(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
 
     def run(scenario: str, profile: str, *args: str, timeout: float = 600) -> pytest.RunResult:
         monkeypatch.setenv(provision.CACHE_ENV, str(REAL_CACHE))
+        # The subprocess must import this tree's plugin, not whichever checkout is pip-installed.
+        monkeypatch.setenv("PYTHONPATH", str(REPO))
         pytester.makeini(SCENARIO_INI)
         shutil.copy(REPO / "loadtests" / f"test_{scenario}.py", pytester.path)
         (pytester.path / "profile.toml").write_text(profile)

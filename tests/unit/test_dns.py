@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
+import dns.flags
+import dns.message
+import dns.rrset
 import pytest
 
-from pytest_bindy_load.dns import DnsAnswer, DnsClient, DnsError, normalize_rdatas, tsig_key
+from pytest_bindy_load.dns import (
+    DnsAnswer,
+    DnsClient,
+    DnsError,
+    normalize_rdatas,
+    propagation_error_kind,
+    stamp_answerable,
+    tsig_key,
+)
 from pytest_bindy_load.errors import DeadlineExceeded, OperationError, TargetError
-from pytest_bindy_load.results import ErrorKind
+from pytest_bindy_load.results import ErrorKind, Operation, OperationResult
 from pytest_bindy_load.target import Secret, TsigKey
 
 
@@ -87,3 +102,144 @@ async def test_an_unknown_record_type_is_an_operation_error() -> None:
         client = DnsClient(s.getsockname(), timeout_s=0.1)
         with pytest.raises(OperationError, match="NOPE"):
             await client.query("example.com", "NOPE")
+
+
+class _Responder(asyncio.DatagramProtocol):
+    """A loopback UDP server that answers every query with ``build(query)``; a stand-in for a
+    server whose exact reply the test must choose (a referral, a wrong value)."""
+
+    def __init__(self, build: Callable[[dns.message.Message], dns.message.Message]) -> None:
+        self.build = build
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # 3.11's selector transport does not subclass DatagramTransport, though it is one.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.build(dns.message.from_wire(data)).to_wire(), addr)
+
+
+@contextlib.asynccontextmanager
+async def _responder(
+    build: Callable[[dns.message.Message], dns.message.Message],
+) -> AsyncIterator[tuple[str, int]]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _Responder(build), local_addr=("127.0.0.1", 0)
+    )
+    try:
+        yield transport.get_extra_info("sockname")[:2]
+    finally:
+        transport.close()
+
+
+def _answer_a(value: str) -> Callable[[dns.message.Message], dns.message.Message]:
+    def build(query: dns.message.Message) -> dns.message.Message:
+        reply = dns.message.make_response(query)
+        reply.flags |= dns.flags.AA
+        qname = query.question[0].name
+        reply.answer.append(dns.rrset.from_text(qname, 60, "IN", "A", value))
+        return reply
+
+    return build
+
+
+def _ready(**more: object) -> OperationResult:
+    base: dict[str, Any] = {
+        "name": "a-z-00000",
+        "namespace": "ns",
+        "kind": "ARecord",
+        "operation": Operation.CREATE,
+        "intended_ns": 1,
+        "acknowledged_ns": 2,
+        "ready_ns": 3,
+        "success": True,
+    }
+    return OperationResult(**(base | more))
+
+
+async def test_a_delegation_is_read_from_the_referral_authority_section() -> None:
+    def referral(query: dns.message.Message) -> dns.message.Message:
+        reply = dns.message.make_response(query)  # no AA: a referral
+        reply.authority.append(
+            dns.rrset.from_text(query.question[0].name, 300, "IN", "NS", "ns1.child.example.")
+        )
+        return reply
+
+    async with _responder(referral) as server:
+        answer = await DnsClient(server, timeout_s=1).query("sub.zone.example.", "NS")
+    assert answer.rdatas == {"ns1.child.example."}
+    assert not answer.authoritative
+
+
+async def test_stamp_answerable_sets_answerable_ns_when_the_expected_answer_arrives() -> None:
+    async with _responder(_answer_a("10.0.0.9")) as server:
+        before = time.monotonic_ns()
+        stamped = await stamp_answerable(
+            DnsClient(server, timeout_s=1),
+            _ready(),
+            "www.zone.example.",
+            "A",
+            {"10.0.0.9"},
+            deadline=time.monotonic() + 5,
+        )
+    assert stamped.success
+    assert stamped.answerable_ns is not None
+    assert before <= stamped.answerable_ns <= time.monotonic_ns()
+    assert stamped.ready_ns == 3
+
+
+async def test_a_wrong_answer_until_the_deadline_fails_the_result_as_a_dns_mismatch() -> None:
+    async with _responder(_answer_a("10.0.0.9")) as server:
+        stamped = await stamp_answerable(
+            DnsClient(server, timeout_s=1),
+            _ready(),
+            "www.zone.example.",
+            "A",
+            {"10.0.0.1"},
+            deadline=time.monotonic() + 0.3,
+            interval_s=0.05,
+        )
+    assert not stamped.success
+    assert stamped.error_kind is ErrorKind.DNS_MISMATCH
+    assert "10.0.0.9" in stamped.error_message
+    assert stamped.answerable_ns is None
+
+
+async def test_a_server_that_never_replies_fails_the_result_as_a_timeout() -> None:
+    with _silent_udp_port() as s:
+        stamped = await stamp_answerable(
+            DnsClient(s.getsockname(), timeout_s=0.1),
+            _ready(),
+            "www.zone.example.",
+            "A",
+            {"10.0.0.1"},
+            deadline=time.monotonic() + 0.3,
+        )
+    assert not stamped.success
+    assert stamped.error_kind is ErrorKind.TIMEOUT
+
+
+async def test_a_result_that_never_became_ready_is_returned_unchanged_without_a_query() -> None:
+    failed = _ready(success=False, ready_ns=None, error_kind=ErrorKind.NOT_READY)
+    with _silent_udp_port() as s:
+        t0 = time.monotonic()
+        stamped = await stamp_answerable(
+            DnsClient(s.getsockname(), timeout_s=5),
+            failed,
+            "www.zone.example.",
+            "A",
+            {"10.0.0.1"},
+            deadline=time.monotonic() + 5,
+        )
+    assert stamped is failed
+    assert time.monotonic() - t0 < 1
+
+
+def test_a_deadline_without_a_query_failure_behind_it_is_a_mismatch() -> None:
+    assert propagation_error_kind(DeadlineExceeded("late")) is ErrorKind.DNS_MISMATCH
+    late = DeadlineExceeded("late")
+    late.__cause__ = DnsError("refused", error_kind=ErrorKind.CONNECTION)
+    assert propagation_error_kind(late) is ErrorKind.CONNECTION

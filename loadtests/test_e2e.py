@@ -1,0 +1,197 @@
+"""End to end: create records, wait for Ready, then follow each one to a DNS answer, and hold
+the profile's success criteria; one update and one delete must reach DNS too.
+
+Every record is *intended* to start at t0, as in the burst. Each record polls DNS as soon as
+its own Ready arrives, so the propagation stage (Ready -> the expected answer) is measured per
+record, not behind the slowest one. DNS has no watch: ``poll_interval_s`` bounds the
+resolution of that stage. Only ``bindy_target.dns_server`` is queried (loopback on the local
+stack).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_bindy_load.cluster import TestCluster, WatchHub
+from pytest_bindy_load.dns import DnsClient, stamp_answerable
+from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator
+from pytest_bindy_load.metrics import MetricsCollector
+from pytest_bindy_load.operations import CROperations
+from pytest_bindy_load.profiles import E2EConfig, Profile
+from pytest_bindy_load.report import ScenarioReport, check
+from pytest_bindy_load.results import ZONE_KIND, OperationResult
+from pytest_bindy_load.runner import RunOutcome, run_open_loop
+from pytest_bindy_load.scheduler import burst
+from pytest_bindy_load.target import BindyTarget
+
+# Judged on Ready -> DNS (the point of the scenario, so required), created -> Ready and errors.
+E2E_CRITERIA = ("e2e_p99_s", "reconcile_p99_s", "error_rate_max")
+NS_PER_S = 1_000_000_000
+
+Manifest = dict[str, Any]
+
+
+class _Follower:
+    """Times one record from its write to the DNS answer that reflects it."""
+
+    def __init__(self, ops: CROperations, dns: DnsClient, cfg: E2EConfig) -> None:
+        self.ops = ops
+        self.dns = dns
+        self.cfg = cfg
+
+    async def answerable(
+        self, result: OperationResult, manifest: Mapping[str, Any], *, gone: bool = False
+    ) -> OperationResult:
+        """Poll until DNS gives the manifest's rdata (``gone``: until the name stops answering),
+        within ``timeout_s`` of the operation's intended start."""
+        zone = manifest["metadata"]["labels"][ZONE_LABEL]
+        fqdn, rdtype, rdatas = FixtureGenerator.expected_rdata(manifest, zone)
+        return await stamp_answerable(
+            self.dns,
+            result,
+            fqdn,
+            rdtype,
+            frozenset() if gone else rdatas,
+            deadline=result.intended_ns / NS_PER_S + self.cfg.timeout_s,
+            interval_s=self.cfg.poll_interval_s,
+        )
+
+    async def create(self, manifest: Manifest, intended_ns: int) -> OperationResult:
+        result = await self.ops.create(
+            manifest, intended_ns=intended_ns, timeout_s=self.cfg.timeout_s
+        )
+        return await self.answerable(result, manifest)
+
+    async def update(self, manifest: Manifest, new: Manifest) -> OperationResult:
+        result = await self.ops.update(
+            manifest["kind"],
+            manifest["metadata"]["name"],
+            intended_ns=time.monotonic_ns(),
+            spec=new["spec"],
+            timeout_s=self.cfg.timeout_s,
+        )
+        return await self.answerable(result, new)
+
+    async def delete(self, manifest: Manifest) -> OperationResult:
+        result = await self.ops.delete(
+            manifest["kind"],
+            manifest["metadata"]["name"],
+            intended_ns=time.monotonic_ns(),
+            timeout_s=self.cfg.timeout_s,
+        )
+        return await self.answerable(result, manifest, gone=True)
+
+
+async def _create_all(
+    create: Callable[[Manifest, int], Awaitable[OperationResult]], manifests: Sequence[Manifest]
+) -> RunOutcome:
+    calls = [(lambda intended, m=m: create(m, intended)) for m in manifests]
+    return await run_open_loop(burst(len(manifests)).intended_offsets_ns(), calls)
+
+
+def _propagation_s(r: OperationResult) -> float | None:
+    if r.answerable_ns is None or r.ready_ns is None:
+        return None
+    return (r.answerable_ns - r.ready_ns) / NS_PER_S
+
+
+def _failure(r: OperationResult) -> str:
+    return f"{r.operation} {r.kind}/{r.name}: {r.error_kind} {r.error_message}"
+
+
+@pytest.mark.e2e
+@pytest.mark.dns
+async def test_e2e(
+    e2e_config: E2EConfig,
+    bindy_profile: Profile,
+    bindy_target: BindyTarget,
+    cluster: TestCluster,
+    watch_hub: WatchHub,
+    load_namespace: str,
+    generator: FixtureGenerator,
+    metrics: MetricsCollector,
+    record_scenario: Callable[[ScenarioReport], None],
+) -> None:
+    cfg = e2e_config
+    if bindy_target.dns_server is None:
+        pytest.fail(
+            f"e2e needs the target's DNS server address, and {bindy_target.description} has "
+            "none (BindyTarget.dns_server is unset): make the BIND9 service reachable on "
+            "loopback (e.g. kubectl port-forward) and set it, or run on the local stack"
+        )
+    dns = DnsClient(bindy_target.dns_server, timeout_s=cfg.query_timeout_s)
+    ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.timeout_s)
+    follow = _Follower(ops, dns, cfg)
+    # Open every watch before t0, so watch start-up is not charged to the first records.
+    for kind in {ZONE_KIND, *cfg.record_kinds}:
+        await watch_hub.ensure_watching(kind, load_namespace)
+
+    zones = generator.zones(
+        cfg.zones, instance_selector=bindy_target.instance_selector, namespace=load_namespace
+    )
+    zone_run = await _create_all(
+        lambda m, t: ops.create(m, intended_ns=t, timeout_s=cfg.timeout_s), zones
+    )
+    failed_zones = [r for r in zone_run.results if not r.success]
+    assert not failed_zones, "zones not Ready: " + "; ".join(map(_failure, failed_zones))
+
+    per_zone, extra = divmod(cfg.records, len(zones))
+    records = [
+        rec
+        for i, zone in enumerate(zones)
+        for rec in generator.records(
+            zone, per_zone + (i < extra), kinds=cfg.record_kinds, namespace=load_namespace
+        )
+    ]
+    run = await _create_all(follow.create, records)
+
+    # One update and one delete of records that made it, each followed to DNS as well.
+    made_it = [m for m, r in zip(records, run.results, strict=True) if r.success]
+    changes: list[OperationResult] = []
+    if made_it:
+        changes.append(await follow.update(made_it[0], generator.mutate(made_it[0])))
+        changes.append(await follow.delete(made_it[-1]))
+
+    metrics.add_all(run.results)
+    metrics.add_all(changes)
+    snapshot = metrics.snapshot()
+    propagations = [(s, r) for r in run.results if (s := _propagation_s(r)) is not None]
+    worst = max(propagations, key=lambda p: p[0], default=None)
+    criteria = {
+        name: limit
+        for name in E2E_CRITERIA
+        if (limit := getattr(bindy_profile.criteria, name)) is not None
+    }
+    results = check(snapshot, criteria, required=("e2e_p99_s",))
+    record_scenario(
+        ScenarioReport(
+            name="e2e",
+            parameters={
+                "zones": cfg.zones,
+                "records": cfg.records,
+                "record_kinds": list(cfg.record_kinds),
+                "poll_interval_s": cfg.poll_interval_s,
+                "answerable": len(propagations),
+                "worst_propagation_s": worst[0] if worst else None,
+                "worst_propagation_record": f"{worst[1].kind}/{worst[1].name}" if worst else None,
+                "update_propagation_s": _propagation_s(changes[0]) if changes else None,
+                "delete_propagation_s": _propagation_s(changes[1]) if changes else None,
+                "zones_ready_s": zone_run.first_create_to_last_ready_s,
+            },
+            metrics=snapshot,
+            criteria=tuple(results),
+            notes=tuple(f"not propagated: {_failure(r)}" for r in changes if not r.success),
+        )
+    )
+    problems = [str(v) for r in results if (v := r.violation)]
+    if not changes:
+        problems.append("no record became answerable, so no update or delete was tried")
+    problems += [f"did not reach DNS: {_failure(r)}" for r in changes if not r.success]
+    assert not problems, (
+        f"e2e of {cfg.records} records failed {len(problems)} checks:\n"
+        + "\n".join(f"  - {p}" for p in problems)
+    )
