@@ -9,8 +9,7 @@ in each record's latency: the burst measures how long users wait, not how fast o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -19,25 +18,20 @@ from pytest_bindy_load.generators import FixtureGenerator
 from pytest_bindy_load.metrics import MetricsCollector
 from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import BurstConfig, Profile
-from pytest_bindy_load.report import ScenarioReport, check
-from pytest_bindy_load.results import ZONE_KIND
-from pytest_bindy_load.runner import RunOutcome, run_open_loop
-from pytest_bindy_load.scheduler import burst
+from pytest_bindy_load.report import ScenarioReport
+from pytest_bindy_load.scenario import (
+    create_all,
+    create_zones,
+    failure_message,
+    judge,
+    open_watches,
+    records_over,
+)
 from pytest_bindy_load.target import BindyTarget
 
 # The burst is judged on reconcile latency, API latency and errors; the sustained rate and memory
 # growth belong to the sustained scenario.
 BURST_CRITERIA = ("reconcile_p99_s", "operation_p99_s", "error_rate_max")
-
-
-async def _create_all(
-    ops: CROperations, manifests: Sequence[dict[str, Any]], timeout_s: float
-) -> RunOutcome:
-    calls = [
-        (lambda intended, m=m: ops.create(m, intended_ns=intended, timeout_s=timeout_s))
-        for m in manifests
-    ]
-    return await run_open_loop(burst(len(manifests)).intended_offsets_ns(), calls)
 
 
 @pytest.mark.burst
@@ -60,36 +54,19 @@ async def test_burst(
         ready_timeout_s=cfg.timeout_s,
         api_gate=asyncio.Semaphore(cfg.concurrency),
     )
-    # Open every watch before t0, so watch start-up is not charged to the first records.
-    for kind in {ZONE_KIND, *cfg.record_kinds}:
-        await watch_hub.ensure_watching(kind, load_namespace)
-
-    zones = generator.zones(
-        cfg.zones, instance_selector=bindy_target.instance_selector, namespace=load_namespace
+    await open_watches(watch_hub, cfg.record_kinds, load_namespace)
+    zones, zone_run = await create_zones(
+        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.timeout_s
     )
-    zone_run = await _create_all(ops, zones, cfg.timeout_s)
-    failed_zones = [r for r in zone_run.results if not r.success]
-    assert not failed_zones, "zones not Ready: " + "; ".join(
-        f"{r.name}: {r.error_kind} {r.error_message}" for r in failed_zones
+    records = records_over(
+        generator, zones, cfg.records, kinds=cfg.record_kinds, namespace=load_namespace
     )
-
-    per_zone, extra = divmod(cfg.records, len(zones))
-    records = [
-        rec
-        for i, zone in enumerate(zones)
-        for rec in generator.records(
-            zone, per_zone + (i < extra), kinds=cfg.record_kinds, namespace=load_namespace
-        )
-    ]
-    run = await _create_all(ops, records, cfg.timeout_s)
+    run = await create_all(
+        lambda m, t: ops.create(m, intended_ns=t, timeout_s=cfg.timeout_s), records
+    )
     metrics.add_all(run.results)
     snapshot = metrics.snapshot()
-    criteria = {
-        name: limit
-        for name in BURST_CRITERIA
-        if (limit := getattr(bindy_profile.criteria, name)) is not None
-    }
-    results = check(snapshot, criteria, required=("reconcile_p99_s",))
+    results = judge(snapshot, bindy_profile.criteria, BURST_CRITERIA, required=("reconcile_p99_s",))
     record_scenario(
         ScenarioReport(
             name="burst",
@@ -102,11 +79,8 @@ async def test_burst(
                 "zones_ready_s": zone_run.first_create_to_last_ready_s,
             },
             metrics=snapshot,
-            criteria=tuple(results),
+            criteria=results,
         )
     )
-    violations = [v for r in results if (v := r.violation)]
-    assert not violations, (
-        f"burst of {cfg.records} records violated {len(violations)} criteria:\n"
-        + "\n".join(f"  - {v}" for v in violations)
-    )
+    failure = failure_message(f"burst of {cfg.records} records", results)
+    assert not failure, failure

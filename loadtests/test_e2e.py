@@ -11,7 +11,7 @@ stack).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -22,17 +22,23 @@ from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator
 from pytest_bindy_load.metrics import MetricsCollector
 from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import E2EConfig, Profile
-from pytest_bindy_load.report import ScenarioReport, check
-from pytest_bindy_load.results import ZONE_KIND, OperationResult
-from pytest_bindy_load.runner import RunOutcome, run_open_loop
-from pytest_bindy_load.scheduler import burst
+from pytest_bindy_load.report import ScenarioReport
+from pytest_bindy_load.results import OperationResult
+from pytest_bindy_load.scenario import (
+    Manifest,
+    create_all,
+    create_zones,
+    describe_failure,
+    failure_message,
+    judge,
+    open_watches,
+    records_over,
+)
 from pytest_bindy_load.target import BindyTarget
 
 # Judged on Ready -> DNS (the point of the scenario, so required), created -> Ready and errors.
 E2E_CRITERIA = ("e2e_p99_s", "reconcile_p99_s", "error_rate_max")
 NS_PER_S = 1_000_000_000
-
-Manifest = dict[str, Any]
 
 
 class _Follower:
@@ -86,21 +92,10 @@ class _Follower:
         return await self.answerable(result, manifest, gone=True)
 
 
-async def _create_all(
-    create: Callable[[Manifest, int], Awaitable[OperationResult]], manifests: Sequence[Manifest]
-) -> RunOutcome:
-    calls = [(lambda intended, m=m: create(m, intended)) for m in manifests]
-    return await run_open_loop(burst(len(manifests)).intended_offsets_ns(), calls)
-
-
 def _propagation_s(r: OperationResult) -> float | None:
     if r.answerable_ns is None or r.ready_ns is None:
         return None
     return (r.answerable_ns - r.ready_ns) / NS_PER_S
-
-
-def _failure(r: OperationResult) -> str:
-    return f"{r.operation} {r.kind}/{r.name}: {r.error_kind} {r.error_message}"
 
 
 @pytest.mark.e2e
@@ -126,28 +121,14 @@ async def test_e2e(
     dns = DnsClient(bindy_target.dns_server, timeout_s=cfg.query_timeout_s)
     ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.timeout_s)
     follow = _Follower(ops, dns, cfg)
-    # Open every watch before t0, so watch start-up is not charged to the first records.
-    for kind in {ZONE_KIND, *cfg.record_kinds}:
-        await watch_hub.ensure_watching(kind, load_namespace)
-
-    zones = generator.zones(
-        cfg.zones, instance_selector=bindy_target.instance_selector, namespace=load_namespace
+    await open_watches(watch_hub, cfg.record_kinds, load_namespace)
+    zones, zone_run = await create_zones(
+        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.timeout_s
     )
-    zone_run = await _create_all(
-        lambda m, t: ops.create(m, intended_ns=t, timeout_s=cfg.timeout_s), zones
+    records = records_over(
+        generator, zones, cfg.records, kinds=cfg.record_kinds, namespace=load_namespace
     )
-    failed_zones = [r for r in zone_run.results if not r.success]
-    assert not failed_zones, "zones not Ready: " + "; ".join(map(_failure, failed_zones))
-
-    per_zone, extra = divmod(cfg.records, len(zones))
-    records = [
-        rec
-        for i, zone in enumerate(zones)
-        for rec in generator.records(
-            zone, per_zone + (i < extra), kinds=cfg.record_kinds, namespace=load_namespace
-        )
-    ]
-    run = await _create_all(follow.create, records)
+    run = await create_all(follow.create, records)
 
     # One update and one delete of records that made it, each followed to DNS as well.
     made_it = [m for m, r in zip(records, run.results, strict=True) if r.success]
@@ -161,12 +142,7 @@ async def test_e2e(
     snapshot = metrics.snapshot()
     propagations = [(s, r) for r in run.results if (s := _propagation_s(r)) is not None]
     worst = max(propagations, key=lambda p: p[0], default=None)
-    criteria = {
-        name: limit
-        for name in E2E_CRITERIA
-        if (limit := getattr(bindy_profile.criteria, name)) is not None
-    }
-    results = check(snapshot, criteria, required=("e2e_p99_s",))
+    results = judge(snapshot, bindy_profile.criteria, E2E_CRITERIA, required=("e2e_p99_s",))
     record_scenario(
         ScenarioReport(
             name="e2e",
@@ -183,15 +159,12 @@ async def test_e2e(
                 "zones_ready_s": zone_run.first_create_to_last_ready_s,
             },
             metrics=snapshot,
-            criteria=tuple(results),
-            notes=tuple(f"not propagated: {_failure(r)}" for r in changes if not r.success),
+            criteria=results,
+            notes=tuple(f"not propagated: {describe_failure(r)}" for r in changes if not r.success),
         )
     )
-    problems = [str(v) for r in results if (v := r.violation)]
+    problems = [f"did not reach DNS: {describe_failure(r)}" for r in changes if not r.success]
     if not changes:
         problems.append("no record became answerable, so no update or delete was tried")
-    problems += [f"did not reach DNS: {_failure(r)}" for r in changes if not r.success]
-    assert not problems, (
-        f"e2e of {cfg.records} records failed {len(problems)} checks:\n"
-        + "\n".join(f"  - {p}" for p in problems)
-    )
+    failure = failure_message(f"e2e of {cfg.records} records", results, problems)
+    assert not failure, failure

@@ -18,10 +18,11 @@ from pytest_bindy_load.generators import FixtureGenerator
 from pytest_bindy_load.metrics import MetricsCollector
 from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import Profile, RunContext, SustainedConfig
-from pytest_bindy_load.report import ScenarioReport, check
-from pytest_bindy_load.results import RECORD_KINDS, ZONE_KIND
-from pytest_bindy_load.runner import run_open_loop, run_stream
-from pytest_bindy_load.scheduler import Phase, Schedule, burst
+from pytest_bindy_load.report import ScenarioReport
+from pytest_bindy_load.results import RECORD_KINDS
+from pytest_bindy_load.runner import run_stream
+from pytest_bindy_load.scenario import create_zones, failure_message, judge, open_watches
+from pytest_bindy_load.scheduler import Phase, Schedule
 from pytest_bindy_load.target import BindyTarget
 from pytest_bindy_load.usage import MemorySampler
 from pytest_bindy_load.workload import MixedWorkload
@@ -50,21 +51,9 @@ async def test_sustained(
 ) -> None:
     cfg = sustained_config
     ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.ready_timeout_s)
-    for kind in (ZONE_KIND, *RECORD_KINDS):
-        await watch_hub.ensure_watching(kind, load_namespace)
-    zones = generator.zones(
-        cfg.zones, instance_selector=bindy_target.instance_selector, namespace=load_namespace
-    )
-    zone_run = await run_open_loop(
-        burst(len(zones)).intended_offsets_ns(),
-        [
-            (lambda t, z=z: ops.create(z, intended_ns=t, timeout_s=cfg.ready_timeout_s))
-            for z in zones
-        ],
-    )
-    failed_zones = [r for r in zone_run.results if not r.success]
-    assert not failed_zones, "zones not Ready: " + "; ".join(
-        f"{r.name}: {r.error_kind} {r.error_message}" for r in failed_zones
+    await open_watches(watch_hub, RECORD_KINDS, load_namespace)
+    zones, _ = await create_zones(
+        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.ready_timeout_s
     )
 
     workload = MixedWorkload(
@@ -90,14 +79,10 @@ async def test_sustained(
     observed = {"sustained_rate_per_s": accepted / cfg.duration_s}
     if memory.judged and memory.growth_mb_per_h is not None:
         observed["memory_growth_mb_per_h"] = memory.growth_mb_per_h
-    criteria = {
-        name: limit
-        for name in SUSTAINED_CRITERIA
-        if (limit := getattr(bindy_profile.criteria, name)) is not None
-    }
-    results = check(
+    results = judge(
         snapshot,
-        criteria,
+        bindy_profile.criteria,
+        SUSTAINED_CRITERIA,
         observed=observed,
         required=("reconcile_p99_s", "sustained_rate_per_s"),
     )
@@ -120,12 +105,11 @@ async def test_sustained(
                 "operator_memory": memory.to_dict(),
             },
             metrics=snapshot,
-            criteria=tuple(results),
+            criteria=results,
             notes=tuple(notes),
         )
     )
-    violations = [v for r in results if (v := r.violation)]
-    assert not violations, (
-        f"sustained {cfg.rate_per_s:g} ops/s for {cfg.duration_s:g} s violated "
-        f"{len(violations)} criteria:\n" + "\n".join(f"  - {v}" for v in violations)
+    failure = failure_message(
+        f"sustained {cfg.rate_per_s:g} ops/s for {cfg.duration_s:g} s", results
     )
+    assert not failure, failure

@@ -70,7 +70,7 @@ def test_an_impossible_reconcile_criterion_fails_the_burst_with_a_readable_messa
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*burst of 8 records violated 1 criteria:*",
+            "*burst of 8 records failed 1 checks:*",
             "*  - reconcile p99 * s > limit 0.001 s*",
         ]
     )
