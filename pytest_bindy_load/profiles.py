@@ -196,6 +196,10 @@ class ChaosConfig:
     interval_s: float = _f(30.0, SECONDS)
     rate_per_s: float = _f(5.0, POSITIVE)  # background load while faults happen
     recovery_timeout_s: float = _f(120.0, SECONDS)  # after the last kill: all Ready again
+    zones: int = _f(2, COUNT)
+    # After a target is back, operations still count as in the fault window this long: the
+    # operator catches up on what queued while it was down.
+    grace_s: float = _f(10.0, WEIGHT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,12 +4,15 @@ measurements against the profile's criteria."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from pytest_bindy_load.cluster import WatchHub
-from pytest_bindy_load.errors import OperationError
-from pytest_bindy_load.generators import FixtureGenerator
+from pytest_bindy_load.cluster import ReadyState, WatchHub
+from pytest_bindy_load.dns import DnsClient
+from pytest_bindy_load.errors import DeadlineExceeded, OperationError
+from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator, expected_rdata
 from pytest_bindy_load.metrics import MetricsSnapshot
 from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import SuccessCriteria
@@ -99,3 +102,42 @@ def failure_message(
 
 def describe_failure(r: OperationResult) -> str:
     return f"{r.operation} {r.kind}/{r.name}: {r.error_kind} {r.error_message}".rstrip()
+
+
+async def missing_data(
+    ops: CROperations,
+    dns: DnsClient | None,
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    timeout_s: float,
+    poll_interval_s: float = 0.2,
+) -> list[str]:
+    """What the target lost: each manifest must be Ready for its current generation and, when
+    ``dns`` is given, answer with its rdata, all within ``timeout_s``. One line per loss."""
+    deadline = time.monotonic() + timeout_s
+    gate = asyncio.Semaphore(50)
+
+    async def check_one(m: Mapping[str, Any]) -> str | None:
+        kind, name = m["kind"], m["metadata"]["name"]
+        async with gate:
+            try:
+                _obj, readiness, _ts = await ops.wait_for_ready(
+                    kind, name, None, timeout_s=max(0.1, deadline - time.monotonic())
+                )
+            except DeadlineExceeded:
+                return f"{kind}/{name}: not Ready within {timeout_s:g} s"
+            if readiness.state is not ReadyState.READY:
+                return f"{kind}/{name}: {readiness.reason} {readiness.message}".rstrip()
+            if dns is None:
+                return None
+            fqdn, rdtype, rdatas = expected_rdata(m, m["metadata"]["labels"][ZONE_LABEL])
+            try:
+                await dns.wait_answerable(
+                    fqdn, rdtype, rdatas, deadline, interval_s=poll_interval_s
+                )
+            except DeadlineExceeded as exc:
+                return f"{kind}/{name}: Ready but not in DNS: {exc}"
+            return None
+
+    found = await asyncio.gather(*(check_one(m) for m in manifests))
+    return [f for f in found if f]

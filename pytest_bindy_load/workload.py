@@ -9,6 +9,7 @@ substituted, so the report shows the mix that really ran.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -122,6 +123,11 @@ class MixedWorkload:
             substituted=self._substituted,
             live_records=len(self._manifests),
         )
+
+    def live(self) -> list[dict[str, Any]]:
+        """Every record that should exist now, with the spec last accepted by the API server:
+        what a data-loss check expects the operator and DNS to hold."""
+        return [copy.deepcopy(m) for m in self._manifests.values()]
 
     def next_operation(self) -> OperationFactory:
         """Choose now (at the intended start) and reserve the record the operation acts on."""
