@@ -23,7 +23,7 @@ import httpx
 import kr8s.asyncio
 from kr8s import APITimeoutError, ServerError
 
-from pytest_bindy_load.cluster import TestCluster
+from pytest_bindy_load.cluster import TestCluster, get_json
 from pytest_bindy_load.errors import ProfileError, TargetError
 from pytest_bindy_load.profiles import ChaosConfig, ChaosTarget
 from pytest_bindy_load.results import API_VERSION, PLURALS, OperationResult
@@ -269,11 +269,11 @@ class ChaosInjector:
             return (
                 PodSelector(namespace=self._target.operator_namespace, labels=BIND9_APP_LABELS),
             )
-        data = await self._get(
+        data = await get_json(
+            self._api,
             API_VERSION,
             PLURALS["Bind9Instance"],
-            None,
-            {"labelSelector": selector},
+            params={"labelSelector": selector},
             what=f"Bind9Instances {selector}",
         )
         found = sorted(
@@ -389,21 +389,14 @@ class ChaosInjector:
 
     # ---- API calls
 
-    async def _get(
-        self, version: str, url: str, namespace: str | None, params: dict[str, str], *, what: str
-    ) -> Obj:
-        try:
-            async with self._api.call_api(
-                "GET", version=version, url=url, namespace=namespace, params=params
-            ) as resp:
-                data: Obj = resp.json()
-                return data
-        except _API_ERRORS as exc:
-            raise TargetError(f"cannot list {what}: {exc}") from exc
-
     async def _list_pods(self, sel: PodSelector) -> tuple[list[Obj], str]:
-        data = await self._get(
-            "v1", "pods", sel.namespace, {"labelSelector": sel.label_selector}, what=f"pods {sel}"
+        data = await get_json(
+            self._api,
+            "v1",
+            "pods",
+            namespace=sel.namespace,
+            params={"labelSelector": sel.label_selector},
+            what=f"pods {sel}",
         )
         return list(data.get("items") or ()), str(
             (data.get("metadata") or {}).get("resourceVersion", "")

@@ -540,6 +540,26 @@ async def _backoff(stream: _Stream, exc: BaseException, delay: float) -> float:
     return min(delay * 2, 10.0)
 
 
+async def get_json(
+    api: kr8s.asyncio.Api,
+    version: str,
+    url: str,
+    *,
+    namespace: str | None = None,
+    params: dict[str, str] | None = None,
+    what: str = "",
+) -> Obj:
+    """One GET; any API, transport or JSON failure is one ``TargetError`` naming ``what``."""
+    try:
+        async with api.call_api(
+            "GET", version=version, url=url, namespace=namespace, params=params
+        ) as resp:
+            data: Obj = resp.json()
+            return data
+    except (ServerError, httpx.HTTPError, APITimeoutError, json.JSONDecodeError) as exc:
+        raise TargetError(f"GET {what or f'{version}/{url}'} failed: {exc}") from exc
+
+
 def _status_code(exc: ServerError) -> int | None:
     if exc.response is not None:
         return exc.response.status_code
@@ -622,14 +642,7 @@ class TestCluster:
         namespace: str | None = None,
         params: dict[str, str] | None = None,
     ) -> Obj:
-        try:
-            async with self.api.call_api(
-                "GET", version=version, url=url, namespace=namespace, params=params
-            ) as resp:
-                data: Obj = resp.json()
-                return data
-        except (ServerError, httpx.HTTPError, APITimeoutError) as exc:
-            raise TargetError(f"GET {version}/{url} failed: {exc}") from exc
+        return await get_json(self.api, version, url, namespace=namespace, params=params)
 
     async def check_crds(self) -> None:
         """Every bindy CRD is installed, Established and serves v1beta1; else one TargetError
