@@ -12,63 +12,32 @@ workload left in place must be Ready and answer in DNS with its last accepted da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from pytest_bindy_load.chaos import ChaosInjector, mark_chaos
-from pytest_bindy_load.cluster import TestCluster, WatchHub
 from pytest_bindy_load.dns import DnsClient
-from pytest_bindy_load.generators import FixtureGenerator
-from pytest_bindy_load.metrics import MetricsCollector
-from pytest_bindy_load.operations import CROperations
-from pytest_bindy_load.profiles import ChaosConfig, Profile, RunContext
+from pytest_bindy_load.profiles import ChaosConfig
 from pytest_bindy_load.report import ScenarioReport, check
 from pytest_bindy_load.results import RECORD_KINDS
 from pytest_bindy_load.runner import run_stream
-from pytest_bindy_load.scenario import create_zones, failure_message, missing_data, open_watches
+from pytest_bindy_load.scenario import ScenarioContext, failure_message, missing_data
 from pytest_bindy_load.scheduler import Phase, Schedule
-from pytest_bindy_load.target import BindyTarget
-from pytest_bindy_load.workload import MixedWorkload
 
 MAX_IN_FLIGHT = 1000
 MAX_LISTED_LOSSES = 10
 
 
 @pytest.mark.chaos
-async def test_chaos(
-    chaos_config: ChaosConfig,
-    bindy_profile: Profile,
-    bindy_run: RunContext,
-    bindy_target: BindyTarget,
-    cluster: TestCluster,
-    watch_hub: WatchHub,
-    load_namespace: str,
-    generator: FixtureGenerator,
-    metrics: MetricsCollector,
-    record_scenario: Callable[[ScenarioReport], None],
-) -> None:
-    cfg = chaos_config
-    ops = CROperations(
-        cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.recovery_timeout_s
-    )
-    await open_watches(watch_hub, RECORD_KINDS, load_namespace)
-    zones, _ = await create_zones(
-        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.recovery_timeout_s
-    )
-    workload = MixedWorkload(
-        ops,
-        generator,
-        zones,
-        mix=bindy_profile.sustained.mix,
-        kinds=RECORD_KINDS,
-        namespace=load_namespace,
-        seed=bindy_run.seed,
-        timeout_s=cfg.recovery_timeout_s,
-    )
+async def test_chaos(chaos_config: ChaosConfig, bindy_scenario: ScenarioContext) -> None:
+    cfg, sc = chaos_config, bindy_scenario
+    ops = sc.operations(ready_timeout_s=cfg.recovery_timeout_s)
+    await sc.open_watches(RECORD_KINDS)
+    zones, _ = await sc.create_zones(ops, cfg.zones, timeout_s=cfg.recovery_timeout_s)
+    workload = sc.mixed_workload(ops, zones, kinds=RECORD_KINDS, timeout_s=cfg.recovery_timeout_s)
     duration_s = (cfg.kills + 1) * cfg.interval_s
     schedule = Schedule(phases=(Phase.constant(duration_s, cfg.rate_per_s),))
-    injector = ChaosInjector.for_cluster(cluster)
+    injector = ChaosInjector.for_cluster(sc.cluster)
 
     async def faults() -> None:
         await asyncio.sleep(cfg.interval_s)  # a steady interval before the first kill
@@ -85,15 +54,15 @@ async def test_chaos(
     marked = mark_chaos(
         run.results, windows, grace_s=cfg.grace_s, wait_timeout_s=cfg.recovery_timeout_s
     )
-    metrics.add_all(marked)
-    snapshot = metrics.snapshot()
+    sc.metrics.add_all(marked)
+    snapshot = sc.metrics.snapshot()
     dns = None
-    if bindy_target.dns_server is not None:
-        dns = DnsClient(bindy_target.dns_server)
+    if sc.target.dns_server is not None:
+        dns = DnsClient(sc.target.dns_server)
     live = workload.live()
     lost = await missing_data(ops, dns, live, timeout_s=cfg.recovery_timeout_s)
 
-    c = bindy_profile.criteria
+    c = sc.profile.criteria
     limits = {
         "reconcile_p99_s": c.reconcile_p99_s,  # outside the fault windows
         "steady_error_rate_max": c.error_rate_max,
@@ -109,7 +78,7 @@ async def test_chaos(
         problems.append(f"{len(lost)} of {len(live)} records lost after the faults:")
         problems += [f"  {line}" for line in lost[:MAX_LISTED_LOSSES]]
     recoveries = [w.recovery_s for w in windows if w.recovery_s is not None]
-    record_scenario(
+    sc.record(
         ScenarioReport(
             name="chaos",
             parameters={

@@ -4,37 +4,31 @@ the profile's success criteria; one update and one delete must reach DNS too.
 Every record is *intended* to start at t0, as in the burst. Each record polls DNS as soon as
 its own Ready arrives, so the propagation stage (Ready -> the expected answer) is measured per
 record, not behind the slowest one. DNS has no watch: ``poll_interval_s`` bounds the
-resolution of that stage. Only ``bindy_target.dns_server`` is queried (loopback on the local
+resolution of that stage. Only ``sc.target.dns_server`` is queried (loopback on the local
 stack).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from pytest_bindy_load.cluster import TestCluster, WatchHub
 from pytest_bindy_load.dns import DnsClient, stamp_answerable
 from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator
-from pytest_bindy_load.metrics import MetricsCollector
 from pytest_bindy_load.operations import CROperations
-from pytest_bindy_load.profiles import E2EConfig, Profile
+from pytest_bindy_load.profiles import E2EConfig
 from pytest_bindy_load.report import ScenarioReport
 from pytest_bindy_load.results import OperationResult
 from pytest_bindy_load.scenario import (
     Manifest,
+    ScenarioContext,
     create_all,
-    create_zones,
     describe_failure,
     failure_message,
-    judge,
-    open_watches,
-    records_over,
 )
-from pytest_bindy_load.target import BindyTarget
 
 # Judged on Ready -> DNS (the point of the scenario, so required), created -> Ready and errors.
 E2E_CRITERIA = ("e2e_p99_s", "reconcile_p99_s", "error_rate_max")
@@ -100,50 +94,36 @@ def _propagation_s(r: OperationResult) -> float | None:
 
 @pytest.mark.e2e
 @pytest.mark.dns
-async def test_e2e(
-    e2e_config: E2EConfig,
-    bindy_profile: Profile,
-    bindy_target: BindyTarget,
-    cluster: TestCluster,
-    watch_hub: WatchHub,
-    load_namespace: str,
-    generator: FixtureGenerator,
-    metrics: MetricsCollector,
-    record_scenario: Callable[[ScenarioReport], None],
-) -> None:
-    cfg = e2e_config
-    if bindy_target.dns_server is None:
+async def test_e2e(e2e_config: E2EConfig, bindy_scenario: ScenarioContext) -> None:
+    cfg, sc = e2e_config, bindy_scenario
+    if sc.target.dns_server is None:
         pytest.fail(
-            f"e2e needs the target's DNS server address, and {bindy_target.description} has "
+            f"e2e needs the target's DNS server address, and {sc.target.description} has "
             "none (BindyTarget.dns_server is unset): make the BIND9 service reachable on "
             "loopback (e.g. kubectl port-forward) and set it, or run on the local stack"
         )
-    dns = DnsClient(bindy_target.dns_server, timeout_s=cfg.query_timeout_s)
-    ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.timeout_s)
+    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s)
+    ops = sc.operations(ready_timeout_s=cfg.timeout_s)
     follow = _Follower(ops, dns, cfg)
-    await open_watches(watch_hub, cfg.record_kinds, load_namespace)
-    zones, zone_run = await create_zones(
-        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.timeout_s
-    )
-    records = records_over(
-        generator, zones, cfg.records, kinds=cfg.record_kinds, namespace=load_namespace
-    )
+    await sc.open_watches(cfg.record_kinds)
+    zones, zone_run = await sc.create_zones(ops, cfg.zones, timeout_s=cfg.timeout_s)
+    records = sc.records_over(zones, cfg.records, kinds=cfg.record_kinds)
     run = await create_all(follow.create, records)
 
     # One update and one delete of records that made it, each followed to DNS as well.
     made_it = [m for m, r in zip(records, run.results, strict=True) if r.success]
     changes: list[OperationResult] = []
     if made_it:
-        changes.append(await follow.update(made_it[0], generator.mutate(made_it[0])))
+        changes.append(await follow.update(made_it[0], sc.generator.mutate(made_it[0])))
         changes.append(await follow.delete(made_it[-1]))
 
-    metrics.add_all(run.results)
-    metrics.add_all(changes)
-    snapshot = metrics.snapshot()
+    sc.metrics.add_all(run.results)
+    sc.metrics.add_all(changes)
+    snapshot = sc.metrics.snapshot()
     propagations = [(s, r) for r in run.results if (s := _propagation_s(r)) is not None]
     worst = max(propagations, key=lambda p: p[0], default=None)
-    results = judge(snapshot, bindy_profile.criteria, E2E_CRITERIA, required=("e2e_p99_s",))
-    record_scenario(
+    results = sc.judge(snapshot, E2E_CRITERIA, required=("e2e_p99_s",))
+    sc.record(
         ScenarioReport(
             name="e2e",
             parameters={

@@ -9,23 +9,15 @@ server accepted per second of the offered window; readiness failures count in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from pytest_bindy_load.cluster import TestCluster, WatchHub
-from pytest_bindy_load.generators import FixtureGenerator
-from pytest_bindy_load.metrics import MetricsCollector
-from pytest_bindy_load.operations import CROperations
-from pytest_bindy_load.profiles import Profile, RunContext, SustainedConfig
+from pytest_bindy_load.profiles import SustainedConfig
 from pytest_bindy_load.report import ScenarioReport
 from pytest_bindy_load.results import RECORD_KINDS
 from pytest_bindy_load.runner import run_stream
-from pytest_bindy_load.scenario import create_zones, failure_message, judge, open_watches
+from pytest_bindy_load.scenario import ScenarioContext, failure_message
 from pytest_bindy_load.scheduler import Phase, Schedule
-from pytest_bindy_load.target import BindyTarget
 from pytest_bindy_load.usage import MemorySampler
-from pytest_bindy_load.workload import MixedWorkload
 
 SUSTAINED_CRITERIA = (
     "reconcile_p99_s",
@@ -38,50 +30,28 @@ SUSTAINED_CRITERIA = (
 
 @pytest.mark.sustained
 async def test_sustained(
-    sustained_config: SustainedConfig,
-    bindy_profile: Profile,
-    bindy_run: RunContext,
-    bindy_target: BindyTarget,
-    cluster: TestCluster,
-    watch_hub: WatchHub,
-    load_namespace: str,
-    generator: FixtureGenerator,
-    metrics: MetricsCollector,
-    record_scenario: Callable[[ScenarioReport], None],
+    sustained_config: SustainedConfig, bindy_scenario: ScenarioContext
 ) -> None:
-    cfg = sustained_config
-    ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.ready_timeout_s)
-    await open_watches(watch_hub, RECORD_KINDS, load_namespace)
-    zones, _ = await create_zones(
-        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.ready_timeout_s
-    )
-
-    workload = MixedWorkload(
-        ops,
-        generator,
-        zones,
-        mix=cfg.mix,
-        kinds=RECORD_KINDS,
-        namespace=load_namespace,
-        seed=bindy_run.seed,
-        timeout_s=cfg.ready_timeout_s,
-    )
+    cfg, sc = sustained_config, bindy_scenario
+    ops = sc.operations(ready_timeout_s=cfg.ready_timeout_s)
+    await sc.open_watches(RECORD_KINDS)
+    zones, _ = await sc.create_zones(ops, cfg.zones, timeout_s=cfg.ready_timeout_s)
+    workload = sc.mixed_workload(ops, zones, kinds=RECORD_KINDS, timeout_s=cfg.ready_timeout_s)
     schedule = Schedule(phases=(Phase.constant(cfg.duration_s, cfg.rate_per_s),))
-    sampler = MemorySampler(bindy_target.operator_metrics_url)
+    sampler = MemorySampler(sc.target.operator_metrics_url)
     async with sampler.running():
         run = await run_stream(
             schedule.iter_offsets_ns(), workload.next_operation, max_in_flight=cfg.max_in_flight
         )
-    metrics.add_all(run.results)
-    snapshot = metrics.snapshot()
+    sc.metrics.add_all(run.results)
+    snapshot = sc.metrics.snapshot()
     accepted = sum(r.acknowledged_ns is not None for r in run.results)
     memory = sampler.trend()
     observed = {"sustained_rate_per_s": accepted / cfg.duration_s}
     if memory.judged and memory.growth_mb_per_h is not None:
         observed["memory_growth_mb_per_h"] = memory.growth_mb_per_h
-    results = judge(
+    results = sc.judge(
         snapshot,
-        bindy_profile.criteria,
         SUSTAINED_CRITERIA,
         observed=observed,
         required=("reconcile_p99_s", "sustained_rate_per_s"),
@@ -89,7 +59,7 @@ async def test_sustained(
     notes = [f"memory growth not judged: {memory.note}"] if memory.note else []
     if run.dropped:
         notes.append(f"{run.dropped} operations dropped: {cfg.max_in_flight} still in flight")
-    record_scenario(
+    sc.record(
         ScenarioReport(
             name="sustained",
             parameters={

@@ -34,6 +34,7 @@ from pytest_bindy_load.report import (
     summary_lines,
     write_report,
 )
+from pytest_bindy_load.scenario import ScenarioContext
 from pytest_bindy_load.target import BindyTarget, cluster_target
 
 PROFILE_KEY: Final = pytest.StashKey[Profile]()
@@ -444,6 +445,32 @@ def record_scenario(request: pytest.FixtureRequest) -> Callable[[ScenarioReport]
         )
 
     return record
+
+
+@pytest.fixture
+def bindy_scenario(
+    bindy_profile: Profile,
+    bindy_run: RunContext,
+    bindy_target: BindyTarget,
+    cluster: TestCluster,
+    watch_hub: WatchHub,
+    load_namespace: str,
+    generator: FixtureGenerator,
+    metrics: MetricsCollector,
+    record_scenario: Callable[[ScenarioReport], None],
+) -> ScenarioContext:
+    """Everything a scenario test needs in one fixture (see scenario.ScenarioContext)."""
+    return ScenarioContext(
+        profile=bindy_profile,
+        run=bindy_run,
+        target=bindy_target,
+        cluster=cluster,
+        hub=watch_hub,
+        namespace=load_namespace,
+        generator=generator,
+        metrics=metrics,
+        record=record_scenario,
+    )
 
 
 # --- Scenario parametrization: each scenario test takes its section of the active profile.

@@ -1,28 +1,94 @@
 """Steps every scenario in ``loadtests/`` shares, so a new scenario is its workload and little
-else: open the watches before t0, create the zones, spread records over them, and judge the
-measurements against the profile's criteria."""
+else: one ``ScenarioContext`` fixture, watches opened before t0, zones, records spread over them,
+judging against the profile's criteria, and the check that nothing was lost."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pytest_bindy_load.cluster import ReadyState, WatchHub
+from pytest_bindy_load.cluster import ReadyState, TestCluster, WatchHub
 from pytest_bindy_load.dns import DnsClient
 from pytest_bindy_load.errors import DeadlineExceeded, OperationError
 from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator, expected_rdata
-from pytest_bindy_load.metrics import MetricsSnapshot
+from pytest_bindy_load.metrics import MetricsCollector, MetricsSnapshot
 from pytest_bindy_load.operations import CROperations
-from pytest_bindy_load.profiles import SuccessCriteria
-from pytest_bindy_load.report import CriterionResult, check
+from pytest_bindy_load.profiles import Profile, RunContext, SuccessCriteria
+from pytest_bindy_load.report import CriterionResult, ScenarioReport, check
 from pytest_bindy_load.results import ZONE_KIND, OperationResult
 from pytest_bindy_load.runner import RunOutcome, run_open_loop
 from pytest_bindy_load.scheduler import burst
 from pytest_bindy_load.target import BindyTarget
+from pytest_bindy_load.workload import MixedWorkload
 
 Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioContext:
+    """What every scenario test needs, as the one ``bindy_scenario`` fixture: the run's profile
+    and seed, the target, the cluster with its shared watches, a fresh labelled namespace, the
+    fixture generator, a metrics collector, and ``record`` to hand the report to the session."""
+
+    profile: Profile
+    run: RunContext
+    target: BindyTarget
+    cluster: TestCluster
+    hub: WatchHub
+    namespace: str
+    generator: FixtureGenerator
+    metrics: MetricsCollector
+    record: Callable[[ScenarioReport], None]
+
+    def operations(self, **options: Any) -> CROperations:
+        """CROperations in this scenario's namespace through the shared watches."""
+        return CROperations(self.cluster.api, self.hub, self.namespace, **options)
+
+    async def open_watches(self, record_kinds: Iterable[str]) -> None:
+        await open_watches(self.hub, record_kinds, self.namespace)
+
+    async def create_zones(
+        self, ops: CROperations, count: int, *, timeout_s: float
+    ) -> tuple[list[Manifest], RunOutcome]:
+        return await create_zones(ops, self.generator, self.target, count, timeout_s=timeout_s)
+
+    def records_over(
+        self, zones: Sequence[Mapping[str, Any]], count: int, *, kinds: Sequence[str]
+    ) -> list[Manifest]:
+        return records_over(self.generator, zones, count, kinds=kinds, namespace=self.namespace)
+
+    def mixed_workload(
+        self,
+        ops: CROperations,
+        zones: Sequence[Mapping[str, Any]],
+        *,
+        kinds: Sequence[str],
+        timeout_s: float,
+    ) -> MixedWorkload:
+        """The profile's [sustained] mix over these zones, seeded by the run."""
+        return MixedWorkload(
+            ops,
+            self.generator,
+            zones,
+            mix=self.profile.sustained.mix,
+            kinds=kinds,
+            namespace=self.namespace,
+            seed=self.run.seed,
+            timeout_s=timeout_s,
+        )
+
+    def judge(
+        self,
+        snapshot: MetricsSnapshot,
+        names: Iterable[str],
+        *,
+        observed: Mapping[str, float] | None = None,
+        required: Collection[str] = (),
+    ) -> tuple[CriterionResult, ...]:
+        return judge(snapshot, self.profile.criteria, names, observed=observed, required=required)
 
 
 async def open_watches(hub: WatchHub, record_kinds: Iterable[str], namespace: str) -> None:
