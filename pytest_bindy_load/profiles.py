@@ -216,6 +216,34 @@ class E2EConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DnsLoadConfig:
+    """Open-loop DNS queries at ``rate_qps`` for ``duration_s`` against the target's DNS server,
+    over ``records`` records first created through the operator (Ready and answering)."""
+
+    enabled: bool = _f(True, FLAG)
+    zones: int = _f(1, COUNT)
+    records: int = _f(16, COUNT)  # queried in turn, each answer checked against its rdata
+    rate_qps: float = _f(200.0, POSITIVE)  # offered (open-loop) queries per second
+    duration_s: float = _f(8.0, SECONDS)
+    query_timeout_s: float = _f(2.0, SECONDS)  # one query
+    max_in_flight: int = _f(200, COUNT)  # queries due beyond this are dropped and counted
+    ready_timeout_s: float = _f(60.0, SECONDS)  # records: created -> Ready and answering
+    tcp: bool = _f(False, FLAG)  # one TCP connection per query instead of UDP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindcarLoadConfig:
+    """Create ``zones`` zones through bindcar's REST API directly (not as DNSZone resources)
+    open-loop at ``rate_per_s``, then delete them at the same rate."""
+
+    enabled: bool = _f(True, FLAG)
+    zones: int = _f(20, COUNT)
+    rate_per_s: float = _f(10.0, POSITIVE)  # offered requests per second, creates then deletes
+    timeout_s: float = _f(30.0, SECONDS)  # one request; also the wait for DNS to follow it
+    max_in_flight: int = _f(50, COUNT)  # requests due beyond this are dropped and counted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SuccessCriteria:
     """Pass/fail limits. Latencies in seconds, ``error_rate_max`` a fraction (0.01 = 1 %)."""
 
@@ -227,6 +255,9 @@ class SuccessCriteria:
     operation_p99_s: float | None = _f(None, OPTIONAL_POSITIVE)  # API ack
     chaos_reconcile_p99_s: float | None = _f(None, OPTIONAL_POSITIVE)
     chaos_error_rate_max: float | None = _f(None, OPTIONAL_FRACTION)
+    dns_p99_s: float = _f(0.05, POSITIVE)  # intended -> correct answer; bindy's target < 50 ms
+    dns_rate_per_s: float | None = _f(None, OPTIONAL_POSITIVE)  # correct answers/s, minimum
+    bindcar_p99_s: float = _f(0.5, POSITIVE)  # intended -> HTTP response; bindy: POST 100-500 ms
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,10 +281,12 @@ SECTIONS: Final[Mapping[str, type[Any]]] = {
     "sustained": SustainedConfig,
     "chaos": ChaosConfig,
     "e2e": E2EConfig,
+    "dns": DnsLoadConfig,
+    "bindcar": BindcarLoadConfig,
     "criteria": SuccessCriteria,
     "regression": RegressionTolerance,
 }
-_WORKLOAD: Final = ("burst", "sustained", "chaos", "e2e")
+_WORKLOAD: Final = ("burst", "sustained", "chaos", "e2e", "dns", "bindcar")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -269,6 +302,8 @@ class Profile:
     sustained: SustainedConfig = field(default_factory=SustainedConfig)
     chaos: ChaosConfig = field(default_factory=ChaosConfig)
     e2e: E2EConfig = field(default_factory=E2EConfig)
+    dns: DnsLoadConfig = field(default_factory=DnsLoadConfig)
+    bindcar: BindcarLoadConfig = field(default_factory=BindcarLoadConfig)
     criteria: SuccessCriteria = field(default_factory=SuccessCriteria)
     regression: RegressionTolerance = field(default_factory=RegressionTolerance)
     # (key, source) of every value set above the profile file, e.g. ("burst.records", "--records")

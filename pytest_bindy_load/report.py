@@ -179,8 +179,10 @@ def _chaos_error_rate(s: MetricsSnapshot) -> float:
     return s.chaos_failed / s.chaos_operations if s.chaos_operations else 0.0
 
 
-# name -> (label, unit, bound, getter) for the non-latency metrics of a MetricsSnapshot.
-_SIMPLE: dict[str, tuple[str, str, Bound, Getter]] = {
+# name -> (label, unit, bound, getter) for criteria not named like a stage latency. A None
+# getter: only the scenario that measures the value can supply it (``check(observed=...)``), so
+# judging a whole profile against another scenario's snapshot leaves it NOT_MEASURED.
+_SIMPLE: dict[str, tuple[str, str, Bound, Getter | None]] = {
     "error_rate_max": ("error rate", "ratio", Bound.MAX, lambda s: s.error_rate),
     "steady_error_rate_max": (
         "steady error rate",
@@ -194,6 +196,9 @@ _SIMPLE: dict[str, tuple[str, str, Bound, Getter]] = {
     "min_throughput_per_s": ("throughput", "ops/s", Bound.MIN, lambda s: s.throughput_per_s),
     "clamped_values_max": ("clamped samples", "", Bound.MAX, lambda s: float(s.clamped_values)),
     "failed_max": ("failed operations", "", Bound.MAX, lambda s: float(s.failed)),
+    "dns_p99_s": ("DNS query p99", "s", Bound.MAX, None),
+    "dns_rate_per_s": ("DNS answer rate", "answers/s", Bound.MIN, None),
+    "bindcar_p99_s": ("bindcar request p99", "s", Bound.MAX, None),
 }
 
 

@@ -11,6 +11,7 @@ class Operation(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    QUERY = "query"  # a DNS query: acknowledged when the answer arrives
 
 
 class ErrorKind(StrEnum):

@@ -10,9 +10,11 @@ import pytest
 
 from pytest_bindy_load.errors import ProfileError
 from pytest_bindy_load.profiles import (
+    BindcarLoadConfig,
     BurstConfig,
     ChaosConfig,
     ChaosTarget,
+    DnsLoadConfig,
     E2EConfig,
     Layer,
     LoadTestConfig,
@@ -98,11 +100,13 @@ def test_three_profiles_are_built_in() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "reconcile_s", "e2e_s", "error_rate", "memory_mb_per_h", "rate_per_s"),
+    ("name", "reconcile_s", "e2e_s", "error_rate", "memory_mb_per_h", "rate_per_s", "dns"),
     [
-        ("quick", 10, 30, 0.01, 100, 10),
-        ("standard", 5, 15, 0.005, 50, 50),
-        ("extended", 3, 10, 0.001, 20, 100),
+        # dns: (dns_p99_s, dns_rate_per_s, bindcar_p99_s), from bindy's documented DNS targets
+        # (50 / 20 ms) and bindcar timings, at rates one Python client really offers on 2 cores.
+        ("quick", 10, 30, 0.01, 100, 10, (0.05, 190, 0.5)),
+        ("standard", 5, 15, 0.005, 50, 50, (0.05, 380, 0.5)),
+        ("extended", 3, 10, 0.001, 20, 100, (0.02, 380, 0.15)),
     ],
 )
 def test_built_in_profiles_carry_the_documented_success_criteria(
@@ -112,6 +116,7 @@ def test_built_in_profiles_carry_the_documented_success_criteria(
     error_rate: float,
     memory_mb_per_h: float,
     rate_per_s: float,
+    dns: tuple[float, float, float],
 ) -> None:
     profile = load_profile(name)
     assert profile.name == name
@@ -124,6 +129,9 @@ def test_built_in_profiles_carry_the_documented_success_criteria(
         error_rate_max=error_rate,
         memory_growth_mb_per_h=memory_mb_per_h,
         sustained_rate_per_s=rate_per_s,
+        dns_p99_s=dns[0],
+        dns_rate_per_s=dns[1],
+        bindcar_p99_s=dns[2],
     )
 
 
@@ -364,7 +372,7 @@ def test_bad_toml_names_the_file_and_the_parse_error(tmp_path: Path) -> None:
     ("body", "fragments"),
     [
         ("[burst]\nrecrods = 1\n", ["unknown key burst.recrods", "allowed keys in [burst]: "]),
-        ("colour = 1\n", ["unknown key colour", "allowed keys in the top level: burst, chaos"]),
+        ("colour = 1\n", ["unknown key colour", "allowed keys in the top level: bindcar, burst"]),
         ("[sustained.mix]\nreads = 1\n", ["unknown key sustained.mix.reads", "create, delete"]),
     ],
 )
@@ -505,3 +513,179 @@ def test_an_explicit_seed_is_kept() -> None:
 def test_a_profile_without_a_file_says_so() -> None:
     assert Profile().source_label == "defaults"
     assert load_profile("quick").source_label == "built-in"
+
+
+# --- the dns and bindcar scenarios' sections --------------------------------------------------
+
+
+def test_dns_and_bindcar_defaults_are_small_and_the_new_criteria_follow_bindys_docs() -> None:
+    dns, bindcar = DnsLoadConfig(), BindcarLoadConfig()
+    assert (dns.zones, dns.tcp, dns.enabled) == (1, False, True)
+    assert dns.rate_qps > 0
+    assert dns.max_in_flight >= 1
+    assert bindcar.zones >= 1
+    assert bindcar.rate_per_s > 0
+    criteria = SuccessCriteria()
+    assert criteria.dns_p99_s == 0.05  # bindy's documented query latency target: < 50 ms
+    assert criteria.bindcar_p99_s == 0.5  # bindy's documented POST zone: 100-500 ms
+    assert criteria.dns_rate_per_s is None  # a minimum rate depends on the offered rate
+
+
+def test_dns_and_bindcar_sections_are_read_from_a_file(tmp_path: Path) -> None:
+    body = (
+        "[dns]\nzones = 2\nrecords = 24\nrate_qps = 750.5\nduration_s = 30\n"
+        "query_timeout_s = 1\nmax_in_flight = 64\nready_timeout_s = 90\ntcp = true\n"
+        "[bindcar]\nenabled = false\nzones = 40\nrate_per_s = 8\ntimeout_s = 10\n"
+        "max_in_flight = 5\n"
+        "[criteria]\ndns_p99_s = 0.02\ndns_rate_per_s = 700\nbindcar_p99_s = 0.25\n"
+    )
+    profile = load_profile(str(write(tmp_path, body)))
+    assert profile.dns == DnsLoadConfig(
+        zones=2,
+        records=24,
+        rate_qps=750.5,
+        duration_s=30.0,
+        query_timeout_s=1.0,
+        max_in_flight=64,
+        ready_timeout_s=90.0,
+        tcp=True,
+    )
+    assert profile.bindcar == BindcarLoadConfig(
+        enabled=False, zones=40, rate_per_s=8.0, timeout_s=10.0, max_in_flight=5
+    )
+    c = profile.criteria
+    assert (c.dns_p99_s, c.dns_rate_per_s, c.bindcar_p99_s) == (0.02, 700.0, 0.25)
+    data = json.loads(json.dumps(profile.to_dict()))
+    assert data["dns"]["tcp"] is True
+    assert data["bindcar"]["rate_per_s"] == 8.0
+
+
+@pytest.mark.parametrize("name", ["quick", "standard", "extended"])
+def test_built_in_profiles_size_the_dns_and_bindcar_scenarios(name: str) -> None:
+    profile = load_profile(name)
+    dns, bindcar, c = profile.dns, profile.bindcar, profile.criteria
+    # Each profile judges the achieved answer rate against most of what it offers.
+    assert c.dns_rate_per_s is not None
+    assert 0.5 * dns.rate_qps <= c.dns_rate_per_s <= dns.rate_qps
+    assert dns.records >= len(RECORD_KINDS)  # every kind is queried
+    assert c.dns_p99_s <= 0.05  # never laxer than bindy's documented target
+    assert bindcar.zones >= bindcar.rate_per_s  # at least a second of requests each way
+    assert c.bindcar_p99_s <= 1.0
+
+
+def test_larger_profiles_offer_more_dns_and_bindcar_load() -> None:
+    quick, standard, extended = (load_profile(n) for n in ("quick", "standard", "extended"))
+    assert quick.dns.rate_qps < standard.dns.rate_qps <= extended.dns.rate_qps
+    assert quick.dns.duration_s < standard.dns.duration_s < extended.dns.duration_s
+    assert quick.bindcar.zones < standard.bindcar.zones < extended.bindcar.zones
+
+
+def test_the_fingerprint_follows_the_dns_and_bindcar_load() -> None:
+    quick = load_profile("quick")
+    faster = dataclasses.replace(quick, dns=dataclasses.replace(quick.dns, rate_qps=999))
+    more = dataclasses.replace(quick, bindcar=dataclasses.replace(quick.bindcar, zones=999))
+    assert faster.fingerprint() != quick.fingerprint()
+    assert more.fingerprint() != quick.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "shown", "expected"),
+    [
+        ("[dns]\nzones = 0\n", "dns.zones", "0", "an integer >= 1"),
+        ("[dns]\nrecords = -8\n", "dns.records", "-8", "an integer >= 1"),
+        ("[dns]\nrate_qps = -100\n", "dns.rate_qps", "-100", "a number > 0"),
+        ("[dns]\nrate_qps = 0\n", "dns.rate_qps", "0", "a number > 0"),
+        ("[dns]\nduration_s = -1\n", "dns.duration_s", "-1", "a number > 0"),
+        ("[dns]\nquery_timeout_s = 0\n", "dns.query_timeout_s", "0", "a number > 0"),
+        ("[dns]\nmax_in_flight = -1\n", "dns.max_in_flight", "-1", "an integer >= 1"),
+        ("[dns]\nready_timeout_s = -5\n", "dns.ready_timeout_s", "-5", "a number > 0"),
+        ('[dns]\ntcp = "yes"\n', "dns.tcp", "'yes' (string)", "true or false"),
+        ("[dns]\nenabled = 0\n", "dns.enabled", "0 (integer)", "true or false"),
+        ("[bindcar]\nzones = -3\n", "bindcar.zones", "-3", "an integer >= 1"),
+        ("[bindcar]\nzones = 2.5\n", "bindcar.zones", "2.5 (number)", "an integer >= 1"),
+        ("[bindcar]\nrate_per_s = -1\n", "bindcar.rate_per_s", "-1", "a number > 0"),
+        ("[bindcar]\ntimeout_s = 0\n", "bindcar.timeout_s", "0", "a number > 0"),
+        ("[bindcar]\nmax_in_flight = 0\n", "bindcar.max_in_flight", "0", "an integer >= 1"),
+        ("[criteria]\ndns_p99_s = -0.01\n", "criteria.dns_p99_s", "-0.01", "a number > 0"),
+        ("[criteria]\ndns_rate_per_s = 0\n", "criteria.dns_rate_per_s", "0", "a number > 0"),
+        (
+            '[criteria]\nbindcar_p99_s = "fast"\n',
+            "criteria.bindcar_p99_s",
+            "'fast' (string)",
+            "a number > 0",
+        ),
+        ("dns = 3\n", "dns", "3 (integer)", "a table"),
+    ],
+)
+def test_a_bad_dns_or_bindcar_value_names_file_key_value_and_what_is_valid(
+    tmp_path: Path, body: str, key: str, shown: str, expected: str
+) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ProfileError) as excinfo:
+        load_profile(str(path))
+    message = error_of(excinfo)
+    assert message.startswith(f"profile file {path} key {key}: invalid value {shown}; expected ")
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        (
+            "[dns]\nqps = 5\n",
+            [
+                "unknown key dns.qps",
+                "allowed keys in [dns]: duration_s, enabled, max_in_flight, query_timeout_s, "
+                "rate_qps, ready_timeout_s, records, tcp, zones",
+            ],
+        ),
+        (
+            "[bindcar]\nrate = 5\n",
+            [
+                "unknown key bindcar.rate",
+                "allowed keys in [bindcar]: enabled, max_in_flight, rate_per_s, timeout_s, zones",
+            ],
+        ),
+        ("[criteria]\ndns_p99_ms = 5\n", ["unknown key criteria.dns_p99_ms", "dns_p99_s"]),
+    ],
+)
+def test_an_unknown_dns_or_bindcar_key_lists_the_allowed_keys(
+    tmp_path: Path, body: str, fragments: list[str]
+) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ProfileError) as excinfo:
+        load_profile(str(path))
+    message = error_of(excinfo)
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_dns_rate_criterion_can_be_turned_off_but_not_the_p99s(tmp_path: Path) -> None:
+    # TOML has no null: leaving dns_rate_per_s out keeps it off; a profile from code may set None.
+    quick = load_profile("quick")
+    off = dataclasses.replace(
+        quick, criteria=dataclasses.replace(quick.criteria, dns_rate_per_s=None)
+    )
+    assert validate_profile(off, where="hook x").criteria.dns_rate_per_s is None
+    no_p99 = dataclasses.replace(
+        quick,
+        criteria=dataclasses.replace(quick.criteria, bindcar_p99_s=None),  # type: ignore[arg-type]
+    )
+    with pytest.raises(ProfileError) as excinfo:
+        validate_profile(no_p99, where="hook x")
+    assert error_of(excinfo).startswith("hook x (criteria.bindcar_p99_s): invalid value None")
+
+
+def test_a_dns_or_bindcar_section_from_code_is_validated_like_a_file() -> None:
+    quick = load_profile("quick")
+    bad_dns = dataclasses.replace(quick, dns=dataclasses.replace(quick.dns, max_in_flight=0))
+    with pytest.raises(ProfileError) as excinfo:
+        validate_profile(bad_dns, where="hook x")
+    assert error_of(excinfo) == (
+        "hook x (dns.max_in_flight): invalid value 0; expected an integer >= 1"
+    )
+    bad_bindcar = dataclasses.replace(
+        quick, bindcar=dataclasses.replace(quick.bindcar, rate_per_s=-2.0)
+    )
+    with pytest.raises(ProfileError, match=r"hook x \(bindcar.rate_per_s\): invalid value -2.0"):
+        validate_profile(bad_bindcar, where="hook x")

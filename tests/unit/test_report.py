@@ -380,3 +380,49 @@ def test_parameters_given_as_a_dataclass_are_redacted_too() -> None:
     )
     params = report.to_json()["scenarios"][0]["parameters"]
     assert params == {"config": {"records": 5, "api_token": "***", "tsig": "***"}}
+
+
+# --- the dns and bindcar scenarios' criteria --------------------------------------------------
+
+
+def test_a_minimum_dns_answer_rate_reads_as_a_lower_bound_in_answers_per_second() -> None:
+    (c,) = criteria_from({"dns_rate_per_s": 1000})
+    assert (c.label, c.unit, c.bound) == ("DNS answer rate", "answers/s", Bound.MIN)
+    snap = snapshot([result(0)])
+    (v,) = evaluate(snap, {"dns_rate_per_s": 1000.0}, observed={"dns_rate_per_s": 812.4})
+    assert str(v) == "DNS answer rate 812 answers/s < limit 1000 answers/s"
+    assert evaluate(snap, {"dns_rate_per_s": 1000.0}, observed={"dns_rate_per_s": 1000.0}) == []
+    assert evaluate(snap, {"dns_rate_per_s": 1000.0}, observed={"dns_rate_per_s": 4000.0}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "observed", "text"),
+    [
+        ("dns_p99_s", "DNS query p99", 0.0734, "DNS query p99 0.0734 s > limit 0.05 s"),
+        ("bindcar_p99_s", "bindcar request p99", 0.61, "bindcar request p99 0.61 s > limit 0.05 s"),
+    ],
+)
+def test_dns_and_bindcar_p99s_are_upper_bounds_in_seconds(
+    name: str, label: str, observed: float, text: str
+) -> None:
+    (c,) = criteria_from({name: 0.05})
+    assert (c.label, c.unit, c.bound) == (label, "s", Bound.MAX)
+    snap = snapshot([result(0)])
+    (r,) = check(snap, {name: 0.05}, observed={name: observed})
+    assert r.status is Status.FAILED
+    assert str(r.violation) == text
+    (ok,) = check(snap, {name: 0.05}, observed={name: 0.004})
+    assert ok.status is Status.PASSED
+
+
+def test_dns_and_bindcar_criteria_are_never_read_from_another_scenarios_metrics() -> None:
+    # A burst's API latency is not a DNS query latency, nor its throughput an answer rate: only
+    # the scenario that measured them supplies these values.
+    snap = slow_snapshot()
+    limits = {"dns_p99_s": 0.001, "dns_rate_per_s": 1e6, "bindcar_p99_s": 0.001}
+    results = {r.name: r for r in check(snap, limits)}
+    assert {r.status for r in results.values()} == {Status.NOT_MEASURED}
+    whole_profile = SuccessCriteria(dns_rate_per_s=1e6, sustained_rate_per_s=1.0)
+    assert [v.name for v in evaluate(snap, whole_profile)] == ["reconcile_p99_s"]
+    (v,) = evaluate(snap, {"dns_p99_s": 0.05}, required={"dns_p99_s"})
+    assert str(v) == "DNS query p99: not measured (limit 0.05 s)"
