@@ -207,13 +207,14 @@ def by_operation_ms(snapshot: MetricsSnapshot, operation: Operation) -> dict[str
 
 @pytest.mark.bindcar
 async def test_bindcar(
+    bindcar_config: BindcarLoadConfig,
     bindy_profile: Profile,
     bindy_run: RunContext,
     bindy_target: BindyTarget,
     metrics: MetricsCollector,
     record_scenario: Callable[[ScenarioReport], None],
 ) -> None:
-    cfg: BindcarLoadConfig = bindy_profile.bindcar
+    cfg = bindcar_config
     missing = [
         what
         for what, value in (

@@ -7,43 +7,36 @@ server does: latency counts from the intended start, so a client or server that 
 shows in the p99, and a query due while ``max_in_flight`` are outstanding is dropped and
 counted. The client is one Python process (a new socket per query, as ``DnsClient`` does): its
 own ceiling bounds what this scenario can offer, whatever the server could take. Only
-``bindy_target.dns_server`` is queried (loopback on the local stack).
+``sc.target.dns_server`` is queried (loopback on the local stack).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 
-from pytest_bindy_load.cluster import TestCluster, WatchHub
 from pytest_bindy_load.dns import DnsAnswer, DnsClient, DnsError, normalize_rdatas
-from pytest_bindy_load.errors import DeadlineExceeded, OperationError
-from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator, expected_rdata
-from pytest_bindy_load.metrics import MetricsCollector
-from pytest_bindy_load.operations import CROperations
-from pytest_bindy_load.profiles import DnsLoadConfig, Profile
+from pytest_bindy_load.errors import OperationError
+from pytest_bindy_load.generators import ZONE_LABEL, expected_rdata
+from pytest_bindy_load.profiles import DnsLoadConfig
 from pytest_bindy_load.report import ScenarioReport
 from pytest_bindy_load.results import RECORD_KINDS, ErrorKind, Operation, OperationResult
 from pytest_bindy_load.runner import OperationFactory, run_stream
 from pytest_bindy_load.scenario import (
     Manifest,
+    ScenarioContext,
     create_all,
-    create_zones,
     describe_failure,
     failure_message,
-    judge,
-    open_watches,
-    records_over,
+    missing_data,
 )
 from pytest_bindy_load.scheduler import Phase, Schedule
-from pytest_bindy_load.target import BindyTarget
 
 # The query p99 is the point of the scenario (required); the answer rate only when the profile
 # sets a minimum.
@@ -164,53 +157,20 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def not_answering(
-    dns: DnsClient, targets: Sequence[Expected], *, timeout_s: float
-) -> list[str]:
-    """Each record that does not answer with its data within ``timeout_s``: Ready is the
-    operator's word, the answer is what the load will ask for."""
-    deadline = time.monotonic() + timeout_s
-    gate = asyncio.Semaphore(20)
-
-    async def one(want: Expected) -> str | None:
-        async with gate:
-            try:
-                await dns.wait_answerable(want.name, want.rdtype, want.rdatas, deadline)
-            except DeadlineExceeded as e:
-                return f"{want.kind} {want.name}: {e}"
-            return None
-
-    found = await asyncio.gather(*(one(t) for t in targets))
-    return [f for f in found if f]
-
-
 @pytest.mark.dns
-async def test_dns(
-    bindy_profile: Profile,
-    bindy_target: BindyTarget,
-    cluster: TestCluster,
-    watch_hub: WatchHub,
-    load_namespace: str,
-    generator: FixtureGenerator,
-    metrics: MetricsCollector,
-    record_scenario: Callable[[ScenarioReport], None],
-) -> None:
-    cfg: DnsLoadConfig = bindy_profile.dns
-    if bindy_target.dns_server is None:
+async def test_dns(dns_config: DnsLoadConfig, bindy_scenario: ScenarioContext) -> None:
+    cfg, sc = dns_config, bindy_scenario
+    if sc.target.dns_server is None:
         pytest.fail(
-            f"dns needs the target's DNS server address, and {bindy_target.description} has "
+            f"dns needs the target's DNS server address, and {sc.target.description} has "
             "none (BindyTarget.dns_server is unset): make the BIND9 service reachable on "
             "loopback (e.g. kubectl port-forward) and set it, or run on the local stack"
         )
-    dns = DnsClient(bindy_target.dns_server, timeout_s=cfg.query_timeout_s)
-    ops = CROperations(cluster.api, watch_hub, load_namespace, ready_timeout_s=cfg.ready_timeout_s)
-    await open_watches(watch_hub, RECORD_KINDS, load_namespace)
-    zones, _ = await create_zones(
-        ops, generator, bindy_target, cfg.zones, timeout_s=cfg.ready_timeout_s
-    )
-    records = records_over(
-        generator, zones, cfg.records, kinds=RECORD_KINDS, namespace=load_namespace
-    )
+    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s)
+    ops = sc.operations(ready_timeout_s=cfg.ready_timeout_s)
+    await sc.open_watches(RECORD_KINDS)
+    zones, _ = await sc.create_zones(ops, cfg.zones, timeout_s=cfg.ready_timeout_s)
+    records = sc.records_over(zones, cfg.records, kinds=RECORD_KINDS)
     created = await create_all(
         lambda m, t: ops.create(m, intended_ns=t, timeout_s=cfg.ready_timeout_s), records
     )
@@ -220,31 +180,28 @@ async def test_dns(
             f"dns: {len(not_ready)} of {len(records)} records not Ready, nothing to query:\n  "
             + "\n  ".join(not_ready[:MAX_LISTED])
         )
-    targets = [Expected.of(m) for m in records]
-    silent = await not_answering(dns, targets, timeout_s=cfg.ready_timeout_s)
+    silent = await missing_data(ops, dns, records, timeout_s=cfg.ready_timeout_s)
     if silent:
         pytest.fail(
             f"dns: {len(silent)} of {len(records)} records Ready but not answering before the "
             "load:\n  " + "\n  ".join(silent[:MAX_LISTED])
         )
 
-    load = QueryLoad(dns, targets, namespace=load_namespace, tcp=cfg.tcp)
+    load = QueryLoad(dns, [Expected.of(m) for m in records], namespace=sc.namespace, tcp=cfg.tcp)
     schedule = Schedule(phases=(Phase.constant(cfg.duration_s, cfg.rate_qps),))
     with frozen_heap():
         run = await run_stream(
             schedule.iter_offsets_ns(), load.next_operation, max_in_flight=cfg.max_in_flight
         )
-    metrics.add_all(run.results)
-    snapshot = metrics.snapshot()
+    sc.metrics.add_all(run.results)
+    snapshot = sc.metrics.snapshot()
     answered = sum(r.acknowledged_ns is not None for r in run.results)
     correct = sum(r.success for r in run.results)
     query = snapshot.latency["operation"]
     observed = {"dns_rate_per_s": correct / cfg.duration_s}
     if query.count:
         observed["dns_p99_s"] = query.p99_ms / 1000
-    results = judge(
-        snapshot, bindy_profile.criteria, DNS_CRITERIA, observed=observed, required=("dns_p99_s",)
-    )
+    results = sc.judge(snapshot, DNS_CRITERIA, observed=observed, required=("dns_p99_s",))
     notes = []
     if run.dropped:
         notes.append(f"{run.dropped} queries dropped: {cfg.max_in_flight} still in flight")
@@ -254,7 +211,7 @@ async def test_dns(
             f"the client fell behind its schedule (scheduler lag p99 {lag.p99_ms:g} ms), and "
             "that delay counts in the query latency: the load may exceed what one client offers"
         )
-    record_scenario(
+    sc.record(
         ScenarioReport(
             name="dns",
             parameters={

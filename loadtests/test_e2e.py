@@ -93,7 +93,6 @@ def _propagation_s(r: OperationResult) -> float | None:
 
 
 @pytest.mark.e2e
-@pytest.mark.dns
 async def test_e2e(e2e_config: E2EConfig, bindy_scenario: ScenarioContext) -> None:
     cfg, sc = e2e_config, bindy_scenario
     if sc.target.dns_server is None:

@@ -53,6 +53,8 @@ _SCENARIO_SECTIONS: Final = {
     "sustained_config": "sustained",
     "chaos_config": "chaos",
     "e2e_config": "e2e",
+    "dns_config": "dns",
+    "bindcar_config": "bindcar",
 }
 
 GROUP: Final = "bindy-load"
@@ -484,6 +486,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if fixture in metafunc.fixturenames:
             value = getattr(profile, section)
             metafunc.parametrize(fixture, [value], ids=[f"{profile.name}-{section}"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A scenario whose profile section says ``enabled = false`` is deselected, not skipped:
+    it was never meant to run, and CI treats skips as failures."""
+    keep: list[pytest.Item] = []
+    off: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        disabled = any(
+            getattr(params.get(fixture), "enabled", True) is False
+            for fixture in _SCENARIO_SECTIONS
+        )
+        (off if disabled else keep).append(item)
+    if off:
+        config.hook.pytest_deselected(items=off)
+        items[:] = keep
 
 
 # --- Session report.

@@ -273,3 +273,25 @@ def test_the_seed_option_fixes_the_seed_the_fixtures_see(
     result = run("-s", "--seed", "1234")
     assert probe(result)["seed"] == 1234
     assert header(result)["seed"] == "1234"
+
+
+def test_a_scenario_disabled_by_the_profile_is_deselected_not_skipped(
+    run: RunPytest, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_uses_burst(burst_config):
+            assert burst_config.enabled
+
+        def test_uses_chaos(chaos_config):
+            assert chaos_config.enabled
+
+        def test_plain():
+            pass
+        """
+    )
+    path = pytester.path / "no-chaos.toml"
+    path.write_text('name = "no-chaos"\n[chaos]\nenabled = false\n')
+    result = run("--profile", str(path))
+    result.assert_outcomes(passed=2, deselected=1)
+    run("-v").stdout.fnmatch_lines(["*test_uses_chaos*quick-chaos* PASSED*"])
