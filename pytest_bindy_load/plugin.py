@@ -496,8 +496,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         disabled = any(
-            getattr(params.get(fixture), "enabled", True) is False
-            for fixture in _SCENARIO_SECTIONS
+            getattr(params.get(fixture), "enabled", True) is False for fixture in _SCENARIO_SECTIONS
         )
         (off if disabled else keep).append(item)
     if off:
