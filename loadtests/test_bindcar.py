@@ -29,7 +29,12 @@ from pytest_bindy_load.profiles import BindcarLoadConfig, Profile, RunContext
 from pytest_bindy_load.report import ScenarioReport
 from pytest_bindy_load.results import ErrorKind, Operation, OperationResult
 from pytest_bindy_load.runner import RunOutcome, run_stream
-from pytest_bindy_load.scenario import describe_failure, failure_message, judge
+from pytest_bindy_load.scenario import (
+    describe_failure,
+    failure_message,
+    judge,
+    missing_data_plane,
+)
 from pytest_bindy_load.target import BindyTarget
 
 log = logging.getLogger(__name__)
@@ -215,21 +220,10 @@ async def test_bindcar(
     record_scenario: Callable[[ScenarioReport], None],
 ) -> None:
     cfg = bindcar_config
-    missing = [
-        what
-        for what, value in (
-            ("bindcar_url", bindy_target.bindcar_url),
-            ("dns_server", bindy_target.dns_server),
-        )
-        if value is None
-    ]
-    if missing or bindy_target.dns_server is None or bindy_target.bindcar_url is None:
-        pytest.fail(
-            f"bindcar needs the target's bindcar URL and DNS server, and "
-            f"{bindy_target.description} lacks {', '.join(missing)} (BindyTarget fields "
-            "unset): make bindcar and the BIND9 service reachable on loopback (e.g. kubectl "
-            "port-forward) and set them, or run on the local stack"
-        )
+    if why := missing_data_plane(bindy_target, "bindcar", bindcar=True):
+        pytest.fail(why)
+    assert bindy_target.dns_server is not None
+    assert bindy_target.bindcar_url is not None
     names = FixtureGenerator(bindy_run.seed, bindy_run.run_id, zone_prefix=ZONE_PREFIX)
     zones = zone_names(names, cfg.zones)
     dns = DnsClient(bindy_target.dns_server, timeout_s=min(cfg.timeout_s, 2.0))

@@ -35,6 +35,7 @@ from pytest_bindy_load.scenario import (
     describe_failure,
     failure_message,
     missing_data,
+    missing_data_plane,
 )
 from pytest_bindy_load.scheduler import Phase, Schedule
 
@@ -160,12 +161,9 @@ def frozen_heap() -> Iterator[None]:
 @pytest.mark.dns
 async def test_dns(dns_config: DnsLoadConfig, bindy_scenario: ScenarioContext) -> None:
     cfg, sc = dns_config, bindy_scenario
-    if sc.target.dns_server is None:
-        pytest.fail(
-            f"dns needs the target's DNS server address, and {sc.target.description} has "
-            "none (BindyTarget.dns_server is unset): make the BIND9 service reachable on "
-            "loopback (e.g. kubectl port-forward) and set it, or run on the local stack"
-        )
+    if why := missing_data_plane(sc.target, "dns"):
+        pytest.fail(why)
+    assert sc.target.dns_server is not None
     dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s)
     ops = sc.operations(ready_timeout_s=cfg.ready_timeout_s)
     await sc.open_watches(RECORD_KINDS)

@@ -28,6 +28,7 @@ from pytest_bindy_load.scenario import (
     create_all,
     describe_failure,
     failure_message,
+    missing_data_plane,
 )
 
 # Judged on Ready -> DNS (the point of the scenario, so required), created -> Ready and errors.
@@ -95,12 +96,9 @@ def _propagation_s(r: OperationResult) -> float | None:
 @pytest.mark.e2e
 async def test_e2e(e2e_config: E2EConfig, bindy_scenario: ScenarioContext) -> None:
     cfg, sc = e2e_config, bindy_scenario
-    if sc.target.dns_server is None:
-        pytest.fail(
-            f"e2e needs the target's DNS server address, and {sc.target.description} has "
-            "none (BindyTarget.dns_server is unset): make the BIND9 service reachable on "
-            "loopback (e.g. kubectl port-forward) and set it, or run on the local stack"
-        )
+    if why := missing_data_plane(sc.target, "e2e"):
+        pytest.fail(why)
+    assert sc.target.dns_server is not None
     dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s)
     ops = sc.operations(ready_timeout_s=cfg.timeout_s)
     follow = _Follower(ops, dns, cfg)

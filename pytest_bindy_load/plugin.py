@@ -35,7 +35,7 @@ from pytest_bindy_load.report import (
     write_report,
 )
 from pytest_bindy_load.scenario import ScenarioContext
-from pytest_bindy_load.target import BindyTarget, cluster_target
+from pytest_bindy_load.target import BindyTarget, Secret, cluster_target
 
 PROFILE_KEY: Final = pytest.StashKey[Profile]()
 LOAD_CONFIG_KEY: Final = pytest.StashKey[LoadTestConfig]()
@@ -58,6 +58,7 @@ _SCENARIO_SECTIONS: Final = {
 }
 
 GROUP: Final = "bindy-load"
+BINDCAR_TOKEN_ENV: Final = "BINDY_LOAD_BINDCAR_TOKEN"  # noqa: S105 (a name; the secret is env only)
 _GROUP_HELP: Final = (
     "bindy-load (load, chaos and DNS tests of bindy). Every option also reads the ini key "
     "bindy_load_<name> and the env var BINDY_LOAD_<NAME>; CLI > env > ini > profile file"
@@ -100,6 +101,20 @@ NAMESPACE_PREFIX_HELP: Final = (
 )
 PROMETHEUS_URL_HELP: Final = (
     "Prometheus base URL (http or https) to query for operator resource usage. Default: none."
+)
+DNS_SERVER_HELP: Final = (
+    "A cluster's BIND9 DNS service as HOST:PORT on loopback, e.g. the local end of "
+    "`kubectl port-forward svc/... 5353:53` (e2e, dns and chaos query it). Only with "
+    "--kube-context. Default: none."
+)
+BINDCAR_URL_HELP: Final = (
+    "A cluster's bindcar API as an http URL on loopback (a port-forward); its token is read "
+    f"from {BINDCAR_TOKEN_ENV} only, never from the command line. Only with --kube-context. "
+    "Default: none."
+)
+OPERATOR_METRICS_URL_HELP: Final = (
+    "A cluster's bindy metrics endpoint as an http URL on loopback (a port-forward), for "
+    "operator memory. Only with --kube-context. Default: none."
 )
 ZONES_HELP: Final = (
     "Override burst.zones, the zones the burst spreads its records over: an integer >= 1. "
@@ -164,6 +179,13 @@ OPTIONS: Final[tuple[_Option, ...]] = (
             help=NAMESPACE_PREFIX_HELP, metavar="PREFIX"),
     _Option(setting="prometheus_url", names=("--prometheus-url", "--bindy-prometheus-url"),
             help=PROMETHEUS_URL_HELP, metavar="URL"),
+    _Option(setting="dns_server", names=("--dns-server", "--bindy-dns-server"),
+            help=DNS_SERVER_HELP, metavar="HOST:PORT"),
+    _Option(setting="bindcar_url", names=("--bindcar-url", "--bindy-bindcar-url"),
+            help=BINDCAR_URL_HELP, metavar="URL"),
+    _Option(setting="operator_metrics_url",
+            names=("--operator-metrics-url", "--bindy-operator-metrics-url"),
+            help=OPERATOR_METRICS_URL_HELP, metavar="URL"),
     _Option(setting="zones", names=("--zones", "--bindy-zones"), help=ZONES_HELP, metavar="N"),
     _Option(setting="records", names=("--records", "--bindy-records"), help=RECORDS_HELP,
             metavar="N"),
@@ -377,7 +399,14 @@ def bindy_target(
         target = bindy_local_stack.target
     else:
         assert load_config.kube_context is not None
-        target = cluster_target(load_config.kube_context)
+        token = os.environ.get(BINDCAR_TOKEN_ENV)
+        target = cluster_target(
+            load_config.kube_context,
+            dns_server=load_config.dns_server,
+            bindcar_url=load_config.bindcar_url,
+            bindcar_token=Secret(token) if token else None,
+            operator_metrics_url=load_config.operator_metrics_url,
+        )
     pytestconfig.stash[TARGET_REPORT_KEY] = target.to_report()
     return target
 

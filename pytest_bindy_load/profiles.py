@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from pytest_bindy_load.errors import ProfileError
 from pytest_bindy_load.results import RECORD_KINDS, Operation
+from pytest_bindy_load.target import is_loopback
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -367,6 +368,11 @@ class LoadTestConfig:
     keep_namespace: bool = False
     baseline: Path | None = None  # run JSON to compare against
     save_baseline: bool = False  # write this run as the baseline
+    # A cluster's data plane, reached on loopback (kubectl port-forward); the local stack
+    # brings its own. The bindcar token only ever comes from BINDY_LOAD_BINDCAR_TOKEN.
+    dns_server: tuple[str, int] | None = None
+    bindcar_url: str | None = None
+    operator_metrics_url: str | None = None
 
     @property
     def target_label(self) -> str:
@@ -435,7 +441,9 @@ OVERRIDES: Final[Mapping[str, str]] = {
 RUN_SETTINGS: Final = (
     "namespace_prefix", "kube_context", "output_dir", "prometheus_url",
     "seed", "keep_namespace", "baseline", "save_baseline",
+    "dns_server", "bindcar_url", "operator_metrics_url",
 )  # fmt: skip
+_CLUSTER_ONLY: Final = ("dns_server", "bindcar_url", "operator_metrics_url")
 SETTINGS: Final = ("profile", *RUN_SETTINGS, *OVERRIDES)
 
 
@@ -773,6 +781,13 @@ def _load_config(raw: Mapping[str, RawValue]) -> LoadTestConfig:
         if rv is not None:
             kwargs[setting] = _RUN_PARSERS[setting](rv)
     config = LoadTestConfig(**kwargs)
+    if config.kube_context is None:
+        for setting in _CLUSTER_ONLY:
+            if (rv := raw.get(setting)) is not None:
+                raise ProfileError(
+                    f"{rv.where}: {rv.value!r} only applies to a cluster named with "
+                    "--kube-context; the local stack brings its own addresses"
+                )
     if config.baseline is not None and not config.save_baseline and not config.baseline.is_file():
         rv = raw["baseline"]
         raise ProfileError(
@@ -819,6 +834,29 @@ def _parse_url(rv: RawValue) -> str:
     return value.rstrip("/")
 
 
+def _parse_loopback_url(rv: RawValue) -> str:
+    expected = "an http:// URL on loopback such as http://127.0.0.1:8080 (kubectl port-forward)"
+    value = _parse_url(replace(rv, value=_raw_text(rv, expected)))
+    host = urlsplit(value).hostname
+    if host is None or not is_loopback(host):
+        raise _invalid(rv.where, rv.value, expected)
+    return value
+
+
+def _parse_dns_server(rv: RawValue) -> tuple[str, int]:
+    expected = "HOST:PORT on loopback such as 127.0.0.1:5353 or [::1]:5353 (kubectl port-forward)"
+    value = _raw_text(rv, expected)
+    parts = urlsplit(f"//{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname
+    if port is None or port == 0 or host is None or not is_loopback(host):
+        raise _invalid(rv.where, rv.value, expected)
+    return host, port
+
+
 def _parse_with(rule: _Rule) -> Callable[[RawValue], Any]:
     return lambda rv: _convert(rule, rv.value, rv.where, text=rv.layer in _TEXT_LAYERS)
 
@@ -832,4 +870,7 @@ _RUN_PARSERS: Final[Mapping[str, Callable[[RawValue], Any]]] = {
     "keep_namespace": _parse_with(FLAG),
     "baseline": _parse_path,
     "save_baseline": _parse_with(FLAG),
+    "dns_server": _parse_dns_server,
+    "bindcar_url": _parse_loopback_url,
+    "operator_metrics_url": _parse_loopback_url,
 }

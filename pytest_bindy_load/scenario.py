@@ -207,3 +207,22 @@ async def missing_data(
 
     found = await asyncio.gather(*(check_one(m) for m in manifests))
     return [f for f in found if f]
+
+
+def missing_data_plane(target: BindyTarget, scenario: str, *, bindcar: bool = False) -> str:
+    """Why ``scenario`` cannot reach the target's DNS server (and bindcar), as one line naming
+    the options that fix it; empty when it can. Nothing is guessed on a cluster."""
+    missing = [
+        option
+        for option, value in (
+            ("--dns-server HOST:PORT", target.dns_server),
+            ("--bindcar-url URL (token in BINDY_LOAD_BINDCAR_TOKEN)", target.bindcar_url),
+        )
+        if value is None and (bindcar or option.startswith("--dns"))
+    ]
+    if not missing:
+        return ""
+    return (
+        f"{scenario} needs addresses {target.description} does not have: port-forward them to "
+        f"loopback and pass {' and '.join(missing)}, or run on the local stack"
+    )

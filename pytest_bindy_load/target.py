@@ -84,16 +84,20 @@ class BindyTarget:
         }
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the only addresses load may go to outside the cluster."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def require_loopback(address: str, what: str) -> None:
     """Refuse to send load to anything but loopback on the local stack."""
     host = urlsplit(address).hostname if "://" in address else address
-    if host in ("localhost",):
-        return
-    try:
-        ok = host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = False
-    if not ok:
+    if host is None or not is_loopback(host):
         raise TargetError(
             f"{what} {address!r} is not a loopback address; "
             "the local stack only uses 127.0.0.0/8 or ::1"
@@ -106,9 +110,13 @@ def cluster_target(
     kubeconfig: Path | None = None,
     instance_selector: dict[str, str] | None = None,
     operator_namespace: str = "bindy-system",
+    dns_server: tuple[str, int] | None = None,
+    bindcar_url: str | None = None,
+    bindcar_token: Secret | None = None,
+    operator_metrics_url: str | None = None,
 ) -> BindyTarget:
-    """A cluster the user named with ``--kube-context``. Data-plane addresses stay unset: on a
-    cluster they are reached through Kubernetes, never guessed."""
+    """A cluster the user named with ``--kube-context``. Data-plane addresses are never
+    guessed: they are the loopback ends of port-forwards the user gives, or unset."""
     if not context:
         raise TargetError("an empty kube context names no cluster; give --kube-context NAME")
     return BindyTarget(
@@ -119,4 +127,8 @@ def cluster_target(
         operator_namespace=operator_namespace,
         # kind/ creates Bind9Cluster "bindy-load"; its instances carry this label (CONTRACT 2.1).
         instance_selector=instance_selector or {"bindy.firestoned.io/cluster": "bindy-load"},
+        dns_server=dns_server,
+        bindcar_url=bindcar_url,
+        bindcar_token=bindcar_token,
+        operator_metrics_url=operator_metrics_url,
     )

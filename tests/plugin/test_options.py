@@ -295,3 +295,60 @@ def test_a_scenario_disabled_by_the_profile_is_deselected_not_skipped(
     result = run("--profile", str(path))
     result.assert_outcomes(passed=2, deselected=1)
     run("-v").stdout.fnmatch_lines(["*test_uses_chaos*quick-chaos* PASSED*"])
+
+
+TARGET_PROBE = """
+def test_probe(bindy_target):
+    t = bindy_target
+    print("TARGET", t.dns_server, t.bindcar_url, t.operator_metrics_url, repr(t.bindcar_token))
+"""
+
+
+def test_a_clusters_port_forwarded_data_plane_reaches_the_target_and_the_token_stays_secret(
+    run: RunPytest, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(TARGET_PROBE)
+    monkeypatch.setenv("BINDY_LOAD_BINDCAR_TOKEN", "tok-3f9a-secret")
+    result = run(
+        "-s", "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=session",
+        "--kube-context", "kind-a", "--dns-server", "127.0.0.1:5353",
+        "--bindcar-url", "http://localhost:8080/", "--operator-metrics-url", "http://[::1]:9090",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    assert (
+        "TARGET ('127.0.0.1', 5353) http://localhost:8080 http://[::1]:9090 Secret('***')"
+        in result.stdout.str()
+    )
+    assert "tok-3f9a-secret" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--kube-context", "kind-a", "--dns-server", "10.96.0.10:53"],
+            "*--dns-server: invalid value '10.96.0.10:53'*on loopback*",
+        ),
+        (
+            ["--kube-context", "kind-a", "--dns-server", "127.0.0.1"],
+            "*--dns-server: invalid value '127.0.0.1'*HOST:PORT*",
+        ),
+        (
+            ["--kube-context", "kind-a", "--bindcar-url", "http://bindcar.svc:8080"],
+            "*--bindcar-url: invalid value 'http://bindcar.svc:8080'*on loopback*",
+        ),
+        (
+            ["--bindcar-url", "http://127.0.0.1:8080"],
+            "*--bindcar-url: 'http://127.0.0.1:8080' only applies to a cluster named with "
+            "--kube-context*",
+        ),
+    ],
+)
+def test_data_plane_addresses_must_be_loopback_and_for_a_cluster(
+    run: RunPytest, pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    pytester.makepyfile(TARGET_PROBE)
+    result = run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: bindy-load: {message}"])
+    assert len([line for line in result.stderr.lines if line.startswith("ERROR")]) == 1

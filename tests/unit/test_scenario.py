@@ -5,7 +5,8 @@ from __future__ import annotations
 from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator
 from pytest_bindy_load.profiles import SuccessCriteria
 from pytest_bindy_load.report import Status
-from pytest_bindy_load.scenario import failure_message, judge, records_over
+from pytest_bindy_load.scenario import failure_message, judge, missing_data_plane, records_over
+from pytest_bindy_load.target import cluster_target
 from tests.unit.test_report import result, snapshot
 
 
@@ -56,3 +57,19 @@ def test_records_spread_evenly_with_the_remainder_on_the_first_zones() -> None:
     ]
     assert per_zone == [4, 4, 3]
     assert len({r["metadata"]["name"] for r in records}) == 11
+
+
+def test_a_cluster_without_port_forwards_is_told_which_options_to_pass() -> None:
+    bare = cluster_target("kind-a")
+    why = missing_data_plane(bare, "bindcar", bindcar=True)
+    assert why == (
+        "bindcar needs addresses cluster context kind-a does not have: port-forward them to "
+        "loopback and pass --dns-server HOST:PORT and --bindcar-url URL (token in "
+        "BINDY_LOAD_BINDCAR_TOKEN), or run on the local stack"
+    )
+    assert "--bindcar-url" not in missing_data_plane(bare, "e2e")
+    forwarded = cluster_target("kind-a", dns_server=("127.0.0.1", 5353))
+    assert missing_data_plane(forwarded, "e2e") == ""
+    assert missing_data_plane(forwarded, "bindcar", bindcar=True).endswith(
+        "pass --bindcar-url URL (token in BINDY_LOAD_BINDCAR_TOKEN), or run on the local stack"
+    )
