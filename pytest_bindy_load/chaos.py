@@ -23,7 +23,7 @@ import httpx
 import kr8s.asyncio
 from kr8s import APITimeoutError, ServerError
 
-from pytest_bindy_load.cluster import TestCluster, get_json
+from pytest_bindy_load.cluster import TestCluster, WatchGoneError, decode_watch_event, get_json
 from pytest_bindy_load.errors import ProfileError, TargetError
 from pytest_bindy_load.profiles import ChaosConfig, ChaosTarget
 from pytest_bindy_load.results import API_VERSION, PLURALS, OperationResult
@@ -498,13 +498,12 @@ class ChaosInjector:
                 if not line:
                     continue
                 ts = time.monotonic_ns()
-                event = json.loads(line)
-                etype = event.get("type")
-                obj = event.get("object") or {}
-                if etype == "ERROR":
-                    if obj.get("code") == 410:  # our version is too old: list again
-                        return None
-                    raise TargetError(f"pod watch error: {obj.get('message', obj)}")
+                try:
+                    etype, obj = decode_watch_event(line)
+                except WatchGoneError:  # our version is too old: list again
+                    return None
+                except ServerError as exc:
+                    raise TargetError(f"pod watch error: {exc}") from exc
                 if etype in ("ADDED", "MODIFIED") and fresh(obj):
                     return str(obj["metadata"]["name"]), ts
         return None

@@ -196,7 +196,7 @@ class _Stream:
     failure: BaseException | None = None
 
 
-class _RelistNeededError(Exception):
+class WatchGoneError(Exception):
     """The server said our resourceVersion is gone (410): list again."""
 
 
@@ -414,7 +414,7 @@ class WatchHub:
                     continue
                 stream.inner.result()
                 delay = 0.2  # clean end (server-side timeout): resume at once
-            except _RelistNeededError:
+            except WatchGoneError:
                 stream.stats.relists_410 += 1
                 need_list = True
             except ServerError as exc:
@@ -517,13 +517,7 @@ class WatchHub:
                 if not line:
                     continue
                 ts = time.monotonic_ns()
-                event = json.loads(line)
-                etype = event.get("type")
-                obj = event.get("object") or {}
-                if etype == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _RelistNeededError(obj.get("message", ""))
-                    raise ServerError(str(obj.get("message", obj)), status=obj.get("code"))
+                etype, obj = decode_watch_event(line)
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv:
                     stream.resource_version = str(rv)
@@ -532,6 +526,19 @@ class WatchHub:
                     continue
                 stream.stats.events += 1
                 self._observe(str(etype), obj, ts)
+
+
+def decode_watch_event(line: str) -> tuple[str, Obj]:
+    """(type, object) of one watch line; ``WatchGoneError`` when the server answers 410 (the
+    watcher must list again), ``ServerError`` for any other ERROR event."""
+    event = json.loads(line)
+    etype = str(event.get("type"))
+    obj: Obj = event.get("object") or {}
+    if etype == "ERROR":
+        if obj.get("code") == 410:
+            raise WatchGoneError(str(obj.get("message", "")))
+        raise ServerError(str(obj.get("message", obj)), status=obj.get("code"))
+    return etype, obj
 
 
 async def _backoff(stream: _Stream, exc: BaseException, delay: float) -> float:
