@@ -100,7 +100,9 @@ NAMESPACE_PREFIX_HELP: Final = (
     "with a letter, at most 40 characters. Default: bindy-load."
 )
 PROMETHEUS_URL_HELP: Final = (
-    "Prometheus base URL (http or https) to query for operator resource usage. Default: none."
+    "Prometheus base URL (http or https), recorded for operator resource queries that are not "
+    "implemented yet: operator memory comes from --operator-metrics-url (or the local stack). "
+    "Default: none."
 )
 DNS_SERVER_HELP: Final = (
     "A cluster's BIND9 DNS service as HOST:PORT on loopback, e.g. the local end of "
@@ -557,7 +559,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         finished_at=datetime.now(UTC),
         versions={"pytest-bindy-load": __version__},
     )
-    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios))
+    notes: tuple[str, ...] = ()
+    if load.prometheus_url:
+        notes = (f"--prometheus-url {load.prometheus_url} was not queried (not implemented yet)",)
+    report = LoadTestReport(metadata=metadata, scenarios=tuple(scenarios), notes=notes)
     comparison = _compare_with_baseline(config, report.to_json(), profile, load)
     if comparison is not None:
         report = dataclasses.replace(report, comparison=comparison.to_dict())

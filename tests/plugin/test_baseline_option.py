@@ -170,3 +170,14 @@ def test_a_compare_hook_replaces_the_built_in_comparison(
     result = run_with(run, monkeypatch, 1000, "--baseline", "base.json")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*regression: burst: custom 1.000 ms -> 2.000 ms*"])
+
+
+def test_an_unused_prometheus_url_is_said_in_the_report_not_ignored_silently(
+    run: RunPytest, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(SCENARIO)
+    result = run_with(run, monkeypatch, 1000, "--prometheus-url", "http://127.0.0.1:9090")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["*note: --prometheus-url http://127.0.0.1:9090 was not queried (not implemented yet)"]
+    )
