@@ -83,17 +83,26 @@ async def run_stream(
     until the iterable ends), choosing it only then with ``next_operation()`` so a workload can
     act on the state earlier operations left.
 
-    Unlike ``run_open_loop`` no task exists before its time, so hours of load cost memory for
-    what is in flight only. An operation due while ``max_in_flight`` are running is dropped and
-    counted, never delayed: delaying it would hide the target's slowness from the schedule.
-    Results are in start order.
+    Unlike ``run_open_loop`` no task exists before its time and none is kept after it finished:
+    hours of load hold the tasks in flight and the results, nothing more. An operation due while
+    ``max_in_flight`` are running is dropped and counted, never delayed: delaying it would hide
+    the target's slowness from the schedule. Results are in start order; the first operation
+    that raised re-raises here once the others are done.
     """
     if max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
     t0 = time.monotonic_ns() if start_ns is None else start_ns
-    tasks: list[asyncio.Task[OperationResult]] = []
-    in_flight: set[asyncio.Task[OperationResult]] = set()
+    results: list[OperationResult | None] = []
+    failures: list[BaseException] = []
+    in_flight: set[asyncio.Task[None]] = set()
     dropped = 0
+
+    async def run_one(index: int, op: OperationFactory, intended: int) -> None:
+        try:
+            results[index] = await op(intended)
+        except Exception as exc:
+            failures.append(exc)
+
     try:
         for offset in offsets_ns:
             intended = t0 + offset
@@ -103,24 +112,22 @@ async def run_stream(
             if len(in_flight) >= max_in_flight:
                 dropped += 1
                 continue
-            task = asyncio.create_task(_start(next_operation(), intended))
-            tasks.append(task)
+            results.append(None)
+            task = asyncio.create_task(run_one(len(results) - 1, next_operation(), intended))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
-        if tasks:
-            await asyncio.wait(tasks)
+        if in_flight:
+            await asyncio.wait(set(in_flight))
     except BaseException:
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
         raise
+    if failures:
+        raise failures[0]
     return RunOutcome(
-        results=tuple(t.result() for t in tasks),
+        results=tuple(r for r in results if r is not None),
         started_ns=t0,
         finished_ns=time.monotonic_ns(),
         dropped=dropped,
     )
-
-
-async def _start(op: OperationFactory, intended_ns: int) -> OperationResult:
-    return await op(intended_ns)

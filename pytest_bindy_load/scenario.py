@@ -48,12 +48,24 @@ class ScenarioContext:
         return CROperations(self.cluster.api, self.hub, self.namespace, **options)
 
     async def open_watches(self, record_kinds: Iterable[str]) -> None:
-        await open_watches(self.hub, record_kinds, self.namespace)
+        """Before t0, so watch start-up is not charged to the first operations."""
+        for kind in {ZONE_KIND, *record_kinds}:
+            await self.hub.ensure_watching(kind, self.namespace)
 
     async def create_zones(
         self, ops: CROperations, count: int, *, timeout_s: float
     ) -> tuple[list[Manifest], RunOutcome]:
-        return await create_zones(ops, self.generator, self.target, count, timeout_s=timeout_s)
+        """The scenario's zones, all Ready; ``OperationError`` naming each zone that is not."""
+        zones = self.generator.zones(
+            count, instance_selector=self.target.instance_selector, namespace=self.namespace
+        )
+        outcome = await create_all(
+            lambda m, t: ops.create(m, intended_ns=t, timeout_s=timeout_s), zones
+        )
+        failed = [r for r in outcome.results if not r.success]
+        if failed:
+            raise OperationError("zones not Ready: " + "; ".join(map(describe_failure, failed)))
+        return zones, outcome
 
     def records_over(
         self, zones: Sequence[Mapping[str, Any]], count: int, *, kinds: Sequence[str]
@@ -91,39 +103,12 @@ class ScenarioContext:
         return judge(snapshot, self.profile.criteria, names, observed=observed, required=required)
 
 
-async def open_watches(hub: WatchHub, record_kinds: Iterable[str], namespace: str) -> None:
-    """Before t0, so watch start-up is not charged to the first operations."""
-    for kind in {ZONE_KIND, *record_kinds}:
-        await hub.ensure_watching(kind, namespace)
-
-
 async def create_all(
     create: Callable[[Manifest, int], Awaitable[OperationResult]], manifests: Sequence[Manifest]
 ) -> RunOutcome:
     """Every manifest intended at the same t0 (a burst); ``create(manifest, intended_ns)``."""
     calls = [(lambda intended, m=m: create(m, intended)) for m in manifests]
     return await run_open_loop(burst(len(manifests)).intended_offsets_ns(), calls)
-
-
-async def create_zones(
-    ops: CROperations,
-    generator: FixtureGenerator,
-    target: BindyTarget,
-    count: int,
-    *,
-    timeout_s: float,
-) -> tuple[list[Manifest], RunOutcome]:
-    """The scenario's zones, all Ready; ``OperationError`` naming each zone that is not."""
-    zones = generator.zones(
-        count, instance_selector=target.instance_selector, namespace=ops.namespace
-    )
-    outcome = await create_all(
-        lambda m, t: ops.create(m, intended_ns=t, timeout_s=timeout_s), zones
-    )
-    failed = [r for r in outcome.results if not r.success]
-    if failed:
-        raise OperationError("zones not Ready: " + "; ".join(map(describe_failure, failed)))
-    return zones, outcome
 
 
 def records_over(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -67,17 +68,50 @@ async def test_operations_due_while_the_cap_is_full_are_dropped_not_delayed() ->
 
 
 async def test_the_stream_is_consumed_lazily() -> None:
-    taken: list[int] = []
+    started: list[str] = []
+    seen_when_taken: list[int] = []
 
-    def offsets() -> object:
+    def offsets() -> Iterator[int]:
         for i in range(3):
-            taken.append(i)
+            seen_when_taken.append(len(started))  # operations started before offset i is read
             yield i * MS
 
     names = iter("xyz")
-    outcome = await run_stream(offsets(), lambda: op(next(names)), max_in_flight=1)  # type: ignore[arg-type]
-    assert taken == [0, 1, 2]
+
+    def next_operation() -> OperationFactory:
+        name = next(names)
+        started.append(name)
+        return op(name)
+
+    outcome = await run_stream(offsets(), next_operation, max_in_flight=1)
+    assert seen_when_taken == [0, 1, 2]  # read one at a time, each when the previous started
     assert len(outcome.results) + outcome.dropped == 3
+
+
+async def test_the_first_failure_is_raised_after_the_others_finish() -> None:
+    finished: list[str] = []
+
+    def failing() -> OperationFactory:
+        async def run(intended_ns: int) -> OperationResult:
+            raise RuntimeError("boom")
+
+        return run
+
+    factories = iter([failing(), op("ok")])
+
+    def next_operation() -> OperationFactory:
+        factory = next(factories)
+
+        async def run(intended_ns: int) -> OperationResult:
+            result = await factory(intended_ns)
+            finished.append(result.name)
+            return result
+
+        return run
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await run_stream([0, 1 * MS], next_operation, max_in_flight=5)
+    assert finished == ["ok"]
 
 
 async def test_a_cancelled_stream_cancels_what_it_started() -> None:
@@ -88,13 +122,13 @@ async def test_a_cancelled_stream_cancels_what_it_started() -> None:
     )
     await asyncio.sleep(0.05)
     before = {t for t in asyncio.all_tasks() if t is not task}
-    assert sum(getattr(t.get_coro(), "__name__", "") == "_start" for t in before) == 2
+    assert sum(getattr(t.get_coro(), "__name__", "") == "run_one" for t in before) == 2
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.sleep(0)
     hanging = [
-        t for t in before if not t.done() and getattr(t.get_coro(), "__name__", "") == "_start"
+        t for t in before if not t.done() and getattr(t.get_coro(), "__name__", "") == "run_one"
     ]
     assert hanging == []
 
