@@ -226,7 +226,9 @@ async def test_bindcar(
     assert bindy_target.bindcar_url is not None
     names = FixtureGenerator(bindy_run.seed, bindy_run.run_id, zone_prefix=ZONE_PREFIX)
     zones = zone_names(names, cfg.zones)
-    dns = DnsClient(bindy_target.dns_server, timeout_s=min(cfg.timeout_s, 2.0))
+    dns = DnsClient(
+        bindy_target.dns_server, timeout_s=min(cfg.timeout_s, 2.0), tcp=bindy_target.dns_tcp
+    )
     deleted: set[str] = set()
     async with BindcarClient(
         bindy_target.bindcar_url, bindy_target.bindcar_token, timeout=cfg.timeout_s

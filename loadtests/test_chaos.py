@@ -58,7 +58,7 @@ async def test_chaos(chaos_config: ChaosConfig, bindy_scenario: ScenarioContext)
     snapshot = sc.metrics.snapshot()
     dns = None
     if sc.target.dns_server is not None:
-        dns = DnsClient(sc.target.dns_server)
+        dns = DnsClient(sc.target.dns_server, tcp=sc.target.dns_tcp)
     live = workload.live()
     lost = await missing_data(ops, dns, live, timeout_s=cfg.recovery_timeout_s)
 

@@ -99,7 +99,7 @@ async def test_e2e(e2e_config: E2EConfig, bindy_scenario: ScenarioContext) -> No
     if why := missing_data_plane(sc.target, "e2e"):
         pytest.fail(why)
     assert sc.target.dns_server is not None
-    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s)
+    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s, tcp=sc.target.dns_tcp)
     ops = sc.operations(ready_timeout_s=cfg.timeout_s)
     follow = _Follower(ops, dns, cfg)
     await sc.open_watches(cfg.record_kinds)

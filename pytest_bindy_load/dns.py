@@ -7,10 +7,14 @@ Talks to one server given by address, which must be loopback. dnspython errors b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import dns.asyncquery
 import dns.exception
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 TSIG_FUDGE_S = 300
 # Rcodes a delete may return and still mean "the RRset is gone" (CONTRACT 5.3).
 DELETE_OK = frozenset({"NOERROR", "NXDOMAIN", "NXRRSET"})
+RECEIVE_BUFFER_BYTES = 4 << 20  # the load client's shared UDP socket
 
 
 class DnsError(OperationError):
@@ -110,14 +115,18 @@ def _kind_of(exc: BaseException) -> ErrorKind:
 
 
 class DnsClient:
-    """Queries and updates to one loopback DNS server. Cheap: holds no socket between calls."""
+    """Queries and updates to one loopback DNS server. Cheap: holds no socket between calls.
+    ``tcp`` is the transport of queries that do not choose one (a port-forward is TCP only)."""
 
-    __slots__ = ("_server", "_timeout_s")
+    __slots__ = ("_server", "_tcp", "_timeout_s")
 
-    def __init__(self, server: tuple[str, int], *, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, server: tuple[str, int], *, timeout_s: float = 2.0, tcp: bool = False
+    ) -> None:
         require_loopback(server[0], "DNS server")
         self._server = server
         self._timeout_s = timeout_s
+        self._tcp = tcp
 
     def __repr__(self) -> str:
         return f"DnsClient({self._server[0]}:{self._server[1]})"
@@ -125,6 +134,10 @@ class DnsClient:
     @property
     def server(self) -> tuple[str, int]:
         return self._server
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
 
     async def _send(self, msg: dns.message.Message, *, tcp: bool, what: str) -> dns.message.Message:
         host, port = self._server
@@ -143,7 +156,11 @@ class DnsClient:
                 f"{what} to {host}:{port} failed ({kind}): {type(e).__name__}: {e}", error_kind=kind
             ) from e
 
-    async def query(self, name: str, rdtype: str, *, tcp: bool = False) -> DnsAnswer:
+    @property
+    def tcp(self) -> bool:
+        return self._tcp
+
+    async def query(self, name: str, rdtype: str, *, tcp: bool | None = None) -> DnsAnswer:
         """One query; any rcode is an answer, only a missing reply raises ``DnsError``.
 
         NS below the apex is a delegation, which named answers with a referral: its RRset is
@@ -151,24 +168,36 @@ class DnsClient:
         """
         qname, rdt = _parse(name, rdtype)
         msg = dns.message.make_query(qname, rdt)
+        tcp = self._tcp if tcp is None else tcp
         reply = await self._send(msg, tcp=tcp, what=f"query {qname} {rdtype}")
-        rrset = reply.get_rrset(reply.answer, qname, dns.rdataclass.IN, rdt)
-        if not rrset and rdt == dns.rdatatype.NS and reply.rcode() == dns.rcode.NOERROR:
-            rrset = reply.get_rrset(reply.authority, qname, dns.rdataclass.IN, rdt)
-        return DnsAnswer(
-            name=qname.to_text(),
-            rdtype=dns.rdatatype.to_text(rdt),
-            rcode=dns.rcode.to_text(reply.rcode()),
-            rdatas=frozenset(rd.to_text() for rd in rrset) if rrset else frozenset(),
-            ttl=rrset.ttl if rrset else None,
-            authoritative=bool(reply.flags & dns.flags.AA),
+        return _answer(qname, rdt, reply)
+
+    @contextlib.asynccontextmanager
+    async def udp_socket(self) -> AsyncIterator[UdpQuerier]:
+        """One UDP socket for many concurrent queries (load generation): a socket per query
+        costs more CPU than the query, and the client, not the server, would set the ceiling."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _ReplyRouter, remote_addr=self._server
         )
+        # Replies arrive in bursts while the loop is busy starting queries: a small receive
+        # buffer would drop them and charge the server with timeouts (the kernel caps this at
+        # net.core.rmem_max).
+        with contextlib.suppress(OSError):
+            transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES
+            )
+        try:
+            yield UdpQuerier(self, transport, protocol)
+        finally:
+            transport.close()
+            protocol.fail_all(ConnectionAbortedError("the query socket was closed"))
 
     async def soa(self, zone: str) -> dns.rdtypes.ANY.SOA.SOA | None:
         """The zone's SOA rdata when the server answers NOERROR with one, else None."""
         qname, _ = _parse(zone, "SOA")
         msg = dns.message.make_query(qname, dns.rdatatype.SOA)
-        reply = await self._send(msg, tcp=False, what=f"query {qname} SOA")
+        reply = await self._send(msg, tcp=self._tcp, what=f"query {qname} SOA")
         if reply.rcode() != dns.rcode.NOERROR:
             return None
         rrset = reply.get_rrset(reply.answer, qname, dns.rdataclass.IN, dns.rdatatype.SOA)
@@ -275,6 +304,153 @@ class DnsClient:
         except (dns.exception.DNSException, ValueError) as e:
             raise OperationError(f"bad delete for {name} {rdtype} in {zone}: {e}") from e
         return await self._send_update(upd, tcp=tcp, what=f"update {zone}: delete {name} {rdtype}")
+
+
+def _answer(
+    qname: dns.name.Name, rdt: dns.rdatatype.RdataType, reply: dns.message.Message
+) -> DnsAnswer:
+    rrset = reply.get_rrset(reply.answer, qname, dns.rdataclass.IN, rdt)
+    if not rrset and rdt == dns.rdatatype.NS and reply.rcode() == dns.rcode.NOERROR:
+        rrset = reply.get_rrset(reply.authority, qname, dns.rdataclass.IN, rdt)
+    return DnsAnswer(
+        name=qname.to_text(),
+        rdtype=dns.rdatatype.to_text(rdt),
+        rcode=dns.rcode.to_text(reply.rcode()),
+        rdatas=frozenset(rd.to_text() for rd in rrset) if rrset else frozenset(),
+        ttl=rrset.ttl if rrset else None,
+        authoritative=bool(reply.flags & dns.flags.AA),
+    )
+
+
+class _ReplyRouter(asyncio.DatagramProtocol):
+    """Hands each datagram to the query waiting on its message id; strays are dropped."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) < 12:
+            return
+        fut = self.waiting.get(int.from_bytes(data[:2], "big"))
+        if fut is not None and not fut.done():
+            fut.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # A connected UDP socket learns of an ICMP error without knowing which query caused it.
+        self.fail_all(exc)
+
+    def fail_all(self, exc: BaseException) -> None:
+        for fut in self.waiting.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A parsed reply as the querier needs it: which question it answers, and the answer."""
+
+    qname: dns.name.Name
+    rdtype: dns.rdatatype.RdataType
+    truncated: bool
+    answer: DnsAnswer
+
+
+def _decode(wire: bytes) -> _Reply | None:
+    """The reply in ``wire``, or None when it is not a reply to exactly one question."""
+    try:
+        msg = dns.message.from_wire(wire, ignore_trailing=True)
+    except dns.exception.DNSException:
+        return None
+    if not msg.flags & dns.flags.QR or len(msg.question) != 1:
+        return None
+    q = msg.question[0]
+    return _Reply(q.name, q.rdtype, bool(msg.flags & dns.flags.TC), _answer(q.name, q.rdtype, msg))
+
+
+class UdpQuerier:
+    """Queries over one shared UDP socket, replies matched by message id and question (as
+    dnspython's ``is_response`` would); a truncated reply is asked again over TCP.
+
+    Under load most replies repeat earlier ones byte for byte but for the id, and parsing is
+    most of a query's CPU: a reply whose bytes were parsed before reuses that parse, so the
+    client's ceiling is not dnspython's parser.
+    """
+
+    MEMO_MAX = 1 << 16  # distinct replies remembered (about one per record queried)
+
+    def __init__(
+        self, client: DnsClient, transport: asyncio.DatagramTransport, router: _ReplyRouter
+    ) -> None:
+        self._client = client
+        self._transport = transport
+        self._router = router
+        self._wire: dict[tuple[str, str], tuple[dns.name.Name, dns.rdatatype.RdataType, bytes]] = {}
+        self._replies: dict[bytes, _Reply | None] = {}
+        self._next_id = random.randrange(1 << 16)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._router.waiting)
+
+    def _query_wire(
+        self, name: str, rdtype: str
+    ) -> tuple[dns.name.Name, dns.rdatatype.RdataType, bytes]:
+        cached = self._wire.get((name, rdtype))
+        if cached is None:
+            qname, rdt = _parse(name, rdtype)
+            cached = (qname, rdt, dns.message.make_query(qname, rdt).to_wire()[2:])
+            self._wire[(name, rdtype)] = cached
+        return cached
+
+    def _reply(self, wire: bytes) -> _Reply | None:
+        body = wire[2:]
+        try:
+            return self._replies[body]
+        except KeyError:
+            pass
+        if len(self._replies) >= self.MEMO_MAX:
+            self._replies.clear()
+        reply = self._replies[body] = _decode(wire)
+        return reply
+
+    def _free_id(self) -> int:
+        waiting = self._router.waiting
+        if len(waiting) >= 1 << 16:
+            raise DnsError("65536 queries in flight on one socket", error_kind=ErrorKind.OTHER)
+        while self._next_id in waiting:
+            self._next_id = (self._next_id + 1) & 0xFFFF
+        qid = self._next_id
+        self._next_id = (qid + 1) & 0xFFFF
+        return qid
+
+    async def query(self, name: str, rdtype: str) -> DnsAnswer:
+        """Like ``DnsClient.query`` over UDP; errors are ``DnsError`` the same way."""
+        qname, rdt, tail = self._query_wire(name, rdtype)
+        loop = asyncio.get_running_loop()
+        qid = self._free_id()
+        waiting = self._router.waiting
+        waiting[qid] = fut = loop.create_future()
+        try:
+            async with asyncio.timeout_at(loop.time() + self._client.timeout_s):
+                self._transport.sendto(qid.to_bytes(2, "big") + tail)
+                while True:
+                    reply = self._reply(await fut)
+                    if reply is not None and reply.qname == qname and reply.rdtype == rdt:
+                        break
+                    # A late reply to an earlier query that had this id: keep waiting.
+                    waiting[qid] = fut = loop.create_future()
+        except (TimeoutError, OSError) as e:
+            kind = _kind_of(e)
+            host, port = self._client.server
+            raise DnsError(
+                f"query {qname} {rdtype} to {host}:{port} failed ({kind}): {type(e).__name__}: {e}",
+                error_kind=kind,
+            ) from e
+        finally:
+            waiting.pop(qid, None)
+        if reply.truncated:
+            return await self._client.query(name, rdtype, tcp=True)
+        return reply.answer
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,10 +78,15 @@ async def run_stream(
     *,
     max_in_flight: int,
     start_ns: int | None = None,
+    on_result: Callable[[OperationResult], None] | None = None,
 ) -> RunOutcome:
     """Start one operation at each ``start + offset`` (non-decreasing offsets, possibly endless
     until the iterable ends), choosing it only then with ``next_operation()`` so a workload can
     act on the state earlier operations left.
+
+    With ``on_result`` each result is handed over as it completes and none is kept (the
+    outcome's ``results`` is empty): a long query load then costs histograms, not a result per
+    query.
 
     Unlike ``run_open_loop`` no task exists before its time and none is kept after it finished:
     hours of load hold the tasks in flight and the results, nothing more. An operation due while
@@ -99,9 +104,14 @@ async def run_stream(
 
     async def run_one(index: int, op: OperationFactory, intended: int) -> None:
         try:
-            results[index] = await op(intended)
+            result = await op(intended)
         except Exception as exc:
             failures.append(exc)
+            return
+        if on_result is None:
+            results[index] = result
+        else:
+            on_result(result)
 
     try:
         for offset in offsets_ns:
@@ -112,8 +122,10 @@ async def run_stream(
             if len(in_flight) >= max_in_flight:
                 dropped += 1
                 continue
-            results.append(None)
-            task = asyncio.create_task(run_one(len(results) - 1, next_operation(), intended))
+            index = len(results)
+            if on_result is None:
+                results.append(None)
+            task = asyncio.create_task(run_one(index, next_operation(), intended))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         if in_flight:

@@ -64,6 +64,9 @@ class BindyTarget:
     # Labels a DNSZone's bind9InstancesFrom selector uses to bind to the target's BIND9 instances.
     instance_selector: dict[str, str] = field(default_factory=dict)
     dns_server: tuple[str, int] | None = None
+    # Queries go over TCP: `kubectl port-forward` carries TCP only, so a cluster's DNS server
+    # (a port-forward) would never see a UDP query.
+    dns_tcp: bool = False
     bindcar_url: str | None = None
     bindcar_token: Secret | None = None
     operator_metrics_url: str | None = None
@@ -78,6 +81,7 @@ class BindyTarget:
             "context": self.context,
             "operator_namespace": self.operator_namespace,
             "dns_server": f"{self.dns_server[0]}:{self.dns_server[1]}" if self.dns_server else None,
+            "dns_transport": "tcp" if self.dns_tcp else "udp",
             "bindcar_url": self.bindcar_url,
             "operator_metrics_url": self.operator_metrics_url,
             "tsig_key_name": self.tsig.name if self.tsig else None,
@@ -128,6 +132,7 @@ def cluster_target(
         # kind/ creates Bind9Cluster "bindy-load"; its instances carry this label (CONTRACT 2.1).
         instance_selector=instance_selector or {"bindy.firestoned.io/cluster": "bindy-load"},
         dns_server=dns_server,
+        dns_tcp=True,
         bindcar_url=bindcar_url,
         bindcar_token=bindcar_token,
         operator_metrics_url=operator_metrics_url,

@@ -243,3 +243,106 @@ def test_a_deadline_without_a_query_failure_behind_it_is_a_mismatch() -> None:
     late = DeadlineExceeded("late")
     late.__cause__ = DnsError("refused", error_kind=ErrorKind.CONNECTION)
     assert propagation_error_kind(late) is ErrorKind.CONNECTION
+
+
+# --- many queries over one UDP socket -------------------------------------------------------
+
+
+async def test_concurrent_queries_on_one_socket_each_get_the_answer_to_their_own_question() -> None:
+    def echo_name(query: dns.message.Message) -> dns.message.Message:
+        # The address encodes the question, so a reply routed to the wrong query shows.
+        n = int(query.question[0].name.labels[0][1:])
+        return _answer_a(f"10.0.{n // 256}.{n % 256}")(query)
+
+    async with _responder(echo_name) as server, DnsClient(server, timeout_s=2).udp_socket() as udp:
+        answers = await asyncio.gather(*(udp.query(f"n{i}.z.example.", "A") for i in range(100)))
+    assert [a.rdatas for a in answers] == [
+        frozenset({f"10.0.{i // 256}.{i % 256}"}) for i in range(100)
+    ]
+    assert all(a.authoritative and a.ttl == 60 for a in answers)
+
+
+async def test_a_reply_to_another_question_under_the_same_id_is_not_taken_as_the_answer() -> None:
+    def wrong_then_right(query: dns.message.Message) -> dns.message.Message:
+        return _answer_a("10.0.0.1")(query)
+
+    loop = asyncio.get_running_loop()
+    stray_sent = asyncio.Event()
+
+    class StrayFirst(_Responder):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            assert self.transport is not None
+            query = dns.message.from_wire(data)
+            other = dns.message.make_query("other.z.example.", "A")
+            other.id = query.id
+            self.transport.sendto(_answer_a("10.9.9.9")(other).to_wire(), addr)
+            stray_sent.set()
+            loop.call_later(0.05, super().datagram_received, data, addr)
+
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: StrayFirst(wrong_then_right), local_addr=("127.0.0.1", 0)
+    )
+    try:
+        server = transport.get_extra_info("sockname")[:2]
+        async with DnsClient(server, timeout_s=2).udp_socket() as udp:
+            answer = await udp.query("www.z.example.", "A")
+    finally:
+        transport.close()
+    assert stray_sent.is_set()
+    assert answer.rdatas == {"10.0.0.1"}
+
+
+async def test_an_unanswered_query_on_the_shared_socket_is_a_timeout_and_frees_its_id() -> None:
+    with _silent_udp_port() as s:
+        async with DnsClient(s.getsockname(), timeout_s=0.1).udp_socket() as udp:
+            with pytest.raises(DnsError) as info:
+                await udp.query("www.z.example.", "A")
+            assert not udp.in_flight
+    assert info.value.error_kind is ErrorKind.TIMEOUT
+    assert "www.z.example." in str(info.value)
+
+
+async def test_a_changed_answer_to_the_same_question_is_read_anew_on_the_shared_socket() -> None:
+    value = ["10.0.0.1"]
+
+    def current(query: dns.message.Message) -> dns.message.Message:
+        return _answer_a(value[0])(query)
+
+    async with _responder(current) as server, DnsClient(server, timeout_s=2).udp_socket() as udp:
+        first = await udp.query("www.z.example.", "A")
+        again = await udp.query("www.z.example.", "A")
+        value[0] = "10.0.0.2"
+        changed = await udp.query("www.z.example.", "A")
+    assert (first.rdatas, again.rdatas) == ({"10.0.0.1"}, {"10.0.0.1"})
+    assert changed.rdatas == {"10.0.0.2"}
+
+
+@contextlib.asynccontextmanager
+async def _tcp_responder(
+    build: Callable[[dns.message.Message], dns.message.Message],
+) -> AsyncIterator[tuple[str, int]]:
+    """A loopback DNS-over-TCP server (length-prefixed messages), like a port-forward's end."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+        wire = build(dns.message.from_wire(await reader.readexactly(size))).to_wire()
+        writer.write(len(wire).to_bytes(2, "big") + wire)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[:2]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_client_made_for_tcp_asks_over_tcp_unless_a_query_says_otherwise() -> None:
+    async with _tcp_responder(_answer_a("10.0.0.7")) as server:
+        client = DnsClient(server, timeout_s=0.5, tcp=True)
+        answer = await client.query("www.z.example.", "A")
+        assert answer.rdatas == {"10.0.0.7"}
+        # Nothing listens for UDP on that port: an explicit UDP query gets no answer.
+        with pytest.raises(DnsError):
+            await client.query("www.z.example.", "A", tcp=False)

@@ -89,7 +89,7 @@ def test_a_wrong_empty_or_failed_answer_is_a_mismatch_naming_both_sides(
 
 async def test_a_query_answered_with_the_records_data_is_one_successful_result() -> None:
     async with _responder(_answer_a("10.0.0.1")) as server:
-        load = QueryLoad(DnsClient(server), [expected_a("10.0.0.1")], namespace="ns", tcp=False)
+        load = QueryLoad(DnsClient(server).query, [expected_a("10.0.0.1")], namespace="ns")
         intended = time.monotonic_ns()
         r = await load.next_operation()(intended)
     assert r.success
@@ -105,7 +105,7 @@ async def test_a_query_answered_with_the_records_data_is_one_successful_result()
 
 async def test_a_wrong_answer_is_a_received_but_failed_dns_mismatch() -> None:
     async with _responder(_answer_a("10.0.0.9")) as server:
-        load = QueryLoad(DnsClient(server), [expected_a("10.0.0.1")], namespace="ns", tcp=False)
+        load = QueryLoad(DnsClient(server).query, [expected_a("10.0.0.1")], namespace="ns")
         r = await load.next_operation()(0)
     assert not r.success
     assert r.error_kind is ErrorKind.DNS_MISMATCH
@@ -116,7 +116,7 @@ async def test_a_wrong_answer_is_a_received_but_failed_dns_mismatch() -> None:
 async def test_a_query_without_a_reply_is_a_timeout_never_acknowledged() -> None:
     with _silent_udp_port() as s:
         client = DnsClient(s.getsockname(), timeout_s=0.1)
-        load = QueryLoad(client, [expected_a("10.0.0.1")], namespace="ns", tcp=False)
+        load = QueryLoad(client.query, [expected_a("10.0.0.1")], namespace="ns")
         r = await load.next_operation()(0)
     assert not r.success
     assert r.error_kind is ErrorKind.TIMEOUT
@@ -134,7 +134,7 @@ async def test_the_load_asks_for_each_record_in_turn() -> None:
 
     targets = [expected_a("10.0.0.1", name=f"n{i}.z.example.") for i in range(3)]
     async with _responder(build) as server:
-        load = QueryLoad(DnsClient(server), targets, namespace="ns", tcp=False)
+        load = QueryLoad(DnsClient(server).query, targets, namespace="ns")
         results = [await load.next_operation()(0) for _ in range(7)]
     assert all(r.success for r in results)
     assert asked == [f"n{i % 3}.z.example." for i in range(7)]
@@ -145,7 +145,7 @@ async def test_the_load_asks_for_each_record_in_turn() -> None:
 
 def test_a_load_without_records_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one record"):
-        QueryLoad(DnsClient(("127.0.0.1", 53)), [], namespace="ns", tcp=False)
+        QueryLoad(DnsClient(("127.0.0.1", 53)).query, [], namespace="ns")
 
 
 # --- bindcar: names and spacing ---------------------------------------------------------------

@@ -145,3 +145,17 @@ async def test_run_open_loop_keeps_input_order_and_intended_times() -> None:
     )
     assert [r.name for r in outcome.results] == ["late", "first", "middle"]
     assert [r.intended_ns - start for r in outcome.results] == [2 * MS, 0, 1 * MS]
+
+
+async def test_a_result_sink_receives_every_result_and_nothing_is_kept() -> None:
+    names = iter(f"op{i}" for i in range(6))
+    seen: list[str] = []
+    outcome = await run_stream(
+        [0, 0, 1 * MS, 1 * MS, 2 * MS, 2 * MS],
+        lambda: op(next(names)),
+        max_in_flight=10,
+        on_result=lambda r: seen.append(r.name),
+    )
+    assert sorted(seen) == [f"op{i}" for i in range(6)]
+    assert outcome.results == ()
+    assert outcome.dropped == 0

@@ -73,3 +73,9 @@ def test_a_cluster_without_port_forwards_is_told_which_options_to_pass() -> None
     assert missing_data_plane(forwarded, "bindcar", bindcar=True).endswith(
         "pass --bindcar-url URL (token in BINDY_LOAD_BINDCAR_TOKEN), or run on the local stack"
     )
+
+
+def test_a_clusters_dns_is_asked_over_tcp_because_port_forwards_carry_no_udp() -> None:
+    forwarded = cluster_target("kind-a", dns_server=("127.0.0.1", 5353))
+    assert forwarded.dns_tcp
+    assert forwarded.to_report()["dns_transport"] == "tcp"
