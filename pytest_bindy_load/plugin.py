@@ -106,7 +106,8 @@ PROMETHEUS_URL_HELP: Final = (
 )
 DNS_SERVER_HELP: Final = (
     "A cluster's BIND9 DNS service as HOST:PORT on loopback, e.g. the local end of "
-    "`kubectl port-forward svc/... 5353:53` (e2e, dns and chaos query it). Only with "
+    "`kubectl port-forward svc/... 5353:53` (e2e, dns and chaos query it, over TCP: "
+    "port-forwards carry no UDP). Only with "
     "--kube-context. Default: none."
 )
 BINDCAR_URL_HELP: Final = (
