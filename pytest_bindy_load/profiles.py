@@ -182,6 +182,9 @@ class SustainedConfig:
     zones: int = _f(2, COUNT)
     max_in_flight: int = _f(1000, COUNT)  # cap so a stalled target cannot grow tasks unbounded
     ready_timeout_s: float = _f(60.0, SECONDS)  # per operation: acknowledged -> Ready
+    # Live records are held here (creates beyond it run as deletes), so memory growth measured
+    # once it is reached is the operator's, not the data's.
+    max_live_records: int = _f(1000, COUNT)
     mix: OperationMix = field(
         default_factory=OperationMix, metadata={"rule": _Rule(kind=_Kind.TABLE)}
     )

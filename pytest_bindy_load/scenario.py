@@ -80,7 +80,8 @@ class ScenarioContext:
         kinds: Sequence[str],
         timeout_s: float,
     ) -> MixedWorkload:
-        """The profile's [sustained] mix over these zones, seeded by the run."""
+        """The profile's [sustained] mix over these zones, seeded by the run, its live set held
+        at ``max_live_records``."""
         return MixedWorkload(
             ops,
             self.generator,
@@ -90,6 +91,7 @@ class ScenarioContext:
             namespace=self.namespace,
             seed=self.run.seed,
             timeout_s=timeout_s,
+            max_live=self.profile.sustained.max_live_records,
         )
 
     def judge(

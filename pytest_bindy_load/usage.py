@@ -2,9 +2,10 @@
 
 Prometheus client libraries export ``process_resident_memory_bytes`` for their own process
 (the reference operator does; bindy's Rust exporter does when built with process metrics, which
-CONTRACT.md does not promise). Growth is the least-squares slope over the samples after a
-warm-up, in MB per hour, and is only judged when the run is long enough to mean something: a
-two-minute run extrapolated to an hour measures cache warm-up, not a leak.
+CONTRACT.md does not promise). Growth is the least-squares slope, in MB per hour, over the
+steady part of the run: from when the workload's live set stopped growing (``since_ns``), else
+after a warm-up tenth. It is only judged when that part is long enough to mean something: two
+minutes extrapolated to an hour measure cache warm-up, not a leak.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 RSS_METRIC: Final = "process_resident_memory_bytes"
 MB: Final = 1024 * 1024
 NS_PER_H: Final = 3600 * 1_000_000_000
-MIN_TREND_S: Final = 600.0  # shorter runs are reported, not judged
-WARMUP_FRACTION: Final = 0.1  # the first tenth of the samples is warm-up
+MIN_TREND_S: Final = 300.0  # shorter steady parts are reported, not judged
+WARMUP_FRACTION: Final = 0.1  # without a steady point, the first tenth of the samples is warm-up
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,7 @@ class MemorySample:
 class MemoryTrend:
     samples: int
     span_s: float
+    steady_s: float  # the part the growth is fitted to
     first_mb: float | None
     last_mb: float | None
     peak_mb: float | None
@@ -56,6 +58,7 @@ class MemoryTrend:
         return {
             "samples": self.samples,
             "span_s": round(self.span_s, 3),
+            "steady_s": round(self.steady_s, 3),
             "first_mb": self.first_mb,
             "last_mb": self.last_mb,
             "peak_mb": self.peak_mb,
@@ -64,23 +67,36 @@ class MemoryTrend:
         }
 
 
-def trend(samples: Sequence[MemorySample], *, min_span_s: float = MIN_TREND_S) -> MemoryTrend:
+def trend(
+    samples: Sequence[MemorySample],
+    *,
+    min_span_s: float = MIN_TREND_S,
+    since_ns: int | None = None,
+) -> MemoryTrend:
     if not samples:
         return MemoryTrend(
-            samples=0, span_s=0.0, first_mb=None, last_mb=None, peak_mb=None,
+            samples=0, span_s=0.0, steady_s=0.0, first_mb=None, last_mb=None, peak_mb=None,
             growth_mb_per_h=None, note=f"no {RSS_METRIC} samples from the operator",
         )  # fmt: skip
     span_s = (samples[-1].t_ns - samples[0].t_ns) / 1e9
-    steady = samples[int(len(samples) * WARMUP_FRACTION) :]
+    if since_ns is None:
+        steady = list(samples[int(len(samples) * WARMUP_FRACTION) :])
+    else:
+        steady = [s for s in samples if s.t_ns >= since_ns]
+    steady_s = (steady[-1].t_ns - steady[0].t_ns) / 1e9 if steady else 0.0
     growth = _slope_mb_per_h(steady) if len(steady) >= 3 else None
     note = ""
     if growth is None:
-        note = f"{len(samples)} samples are too few for a trend"
-    elif span_s < min_span_s:
-        note = f"{span_s:.0f} s is too short to judge growth per hour (needs {min_span_s:.0f} s)"
+        note = f"{len(steady)} steady samples are too few for a trend"
+    elif steady_s < min_span_s:
+        note = (
+            f"{steady_s:.0f} s of steady load is too short to judge growth per hour "
+            f"(needs {min_span_s:.0f} s)"
+        )
     return MemoryTrend(
         samples=len(samples),
         span_s=span_s,
+        steady_s=steady_s,
         first_mb=round(samples[0].rss_bytes / MB, 3),
         last_mb=round(samples[-1].rss_bytes / MB, 3),
         peak_mb=round(max(s.rss_bytes for s in samples) / MB, 3),
@@ -133,10 +149,10 @@ class MemorySampler:
                     await task
                 await self._sample(client, self._url)  # the end of the run
 
-    def trend(self, *, min_span_s: float = MIN_TREND_S) -> MemoryTrend:
+    def trend(self, *, min_span_s: float = MIN_TREND_S, since_ns: int | None = None) -> MemoryTrend:
         if self._url is None:
             return dataclasses.replace(trend([]), note="the target has no operator metrics URL")
-        return trend(self.samples, min_span_s=min_span_s)
+        return trend(self.samples, min_span_s=min_span_s, since_ns=since_ns)
 
     async def _loop(self, client: httpx.AsyncClient, url: str) -> None:
         while True:

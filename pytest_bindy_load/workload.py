@@ -5,12 +5,18 @@ run can be repeated. Updates and deletes pick only records that exist and have n
 flight: two writers on one object would measure our own conflicts, not the operator. While
 nothing can be updated or deleted (at the start), a create runs instead and is counted as
 substituted, so the report shows the mix that really ran.
+
+A mix with more creates than deletes grows the data without end, and the operator's caches with
+it: memory growth would measure data, not leaks. So once ``max_live`` records exist (or are
+being created), a drawn create runs as a delete (also counted as substituted), holding the live
+set steady, as kube-burner's churn does; ``steady_since_ns`` says from when.
 """
 
 from __future__ import annotations
 
 import copy
 import random
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,8 +78,12 @@ class _IdlePool:
 class WorkloadStats:
     chosen: Mapping[str, int]  # by the mix, before substitution
     ran: Mapping[str, int]  # what really ran
-    substituted: int  # updates/deletes that ran as creates: nothing idle to act on
+    # updates/deletes that ran as creates (nothing idle to act on), creates that ran as deletes
+    # (the live set was at its cap)
+    substituted: int
     live_records: int  # records that exist at the end (as far as the workload knows)
+    max_live: int | None  # the cap on live records, None: unbounded
+    steady_since_ns: int | None  # when the live set first reached the cap (monotonic)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +91,8 @@ class WorkloadStats:
             "ran": dict(self.ran),
             "substituted": self.substituted,
             "live_records": self.live_records,
+            "max_live": self.max_live,
+            "steady": self.steady_since_ns is not None,
         }
 
 
@@ -98,7 +110,10 @@ class MixedWorkload:
         namespace: str,
         seed: int,
         timeout_s: float,
+        max_live: int | None = None,
     ) -> None:
+        if max_live is not None and max_live < 1:
+            raise ValueError(f"max_live must be >= 1 or None, got {max_live}")
         if not zones:
             raise ValueError("the workload needs at least one zone")
         if not kinds:
@@ -115,6 +130,9 @@ class MixedWorkload:
         self._chosen: Counter[str] = Counter()
         self._ran: Counter[str] = Counter()
         self._substituted = 0
+        self._max_live = max_live
+        self._creating = 0  # creates chosen and not yet answered
+        self.steady_since_ns: int | None = None
 
     def stats(self) -> WorkloadStats:
         return WorkloadStats(
@@ -122,7 +140,16 @@ class MixedWorkload:
             ran=dict(self._ran),
             substituted=self._substituted,
             live_records=len(self._manifests),
+            max_live=self._max_live,
+            steady_since_ns=self.steady_since_ns,
         )
+
+    def _at_cap(self) -> bool:
+        if self._max_live is None or len(self._manifests) + self._creating < self._max_live:
+            return False
+        if self.steady_since_ns is None:
+            self.steady_since_ns = time.monotonic_ns()
+        return True
 
     def live(self) -> list[dict[str, Any]]:
         """Every record that should exist now, with the spec last accepted by the API server:
@@ -136,8 +163,12 @@ class MixedWorkload:
         if op is not Operation.CREATE and not self._idle:
             self._substituted += 1
             op = Operation.CREATE
+        elif op is Operation.CREATE and self._at_cap() and self._idle:
+            self._substituted += 1
+            op = Operation.DELETE
         self._ran[op] += 1
         if op is Operation.CREATE:
+            self._creating += 1
             return self._create(self._new_manifest())
         name = self._idle.take(self._rng)
         return self._update(name) if op is Operation.UPDATE else self._delete(name)
@@ -151,7 +182,12 @@ class MixedWorkload:
 
     def _create(self, manifest: dict[str, Any]) -> OperationFactory:
         async def run(intended_ns: int) -> OperationResult:
-            r = await self._ops.create(manifest, intended_ns=intended_ns, timeout_s=self._timeout_s)
+            try:
+                r = await self._ops.create(
+                    manifest, intended_ns=intended_ns, timeout_s=self._timeout_s
+                )
+            finally:
+                self._creating -= 1
             if r.acknowledged_ns is not None:  # it exists, Ready or not
                 self._manifests[r.name] = manifest
                 self._idle.put(r.name)

@@ -65,12 +65,15 @@ class Recorder:
         return self._result(Operation.DELETE, kind, name, intended_ns)
 
 
-def workload(ops: Recorder, mix: OperationMix, seed: int = 7) -> MixedWorkload:
+def workload(
+    ops: Recorder, mix: OperationMix, seed: int = 7, max_live: int | None = None
+) -> MixedWorkload:
     gen = FixtureGenerator(1, "run-1", zone_prefix="w")
     zones = gen.zones(2, instance_selector={"app": "bind9"}, namespace=NS)
     return MixedWorkload(
-        ops, gen, zones, mix=mix, kinds=RECORD_KINDS, namespace=NS, seed=seed, timeout_s=5
-    )
+        ops, gen, zones, mix=mix, kinds=RECORD_KINDS, namespace=NS, seed=seed, timeout_s=5,
+        max_live=max_live,
+    )  # fmt: skip
 
 
 async def drive(w: MixedWorkload, n: int) -> list[OperationResult]:
@@ -178,12 +181,72 @@ def test_a_short_run_reports_growth_without_judging_it() -> None:
     t = trend(samples([50, 51, 52, 53, 54]))
     assert t.growth_mb_per_h == pytest.approx(360.0)
     assert not t.judged
-    assert t.note == "40 s is too short to judge growth per hour (needs 600 s)"
+    assert t.note == "40 s of steady load is too short to judge growth per hour (needs 300 s)"
 
 
 def test_warm_up_is_left_out_of_the_slope() -> None:
     flat_after_jump = [10.0] * 2 + [80.0] * 70  # a startup jump, then flat for 12 minutes
     assert trend(samples(flat_after_jump)).growth_mb_per_h == pytest.approx(0.0, abs=1e-9)
+
+
+def test_growth_is_fitted_from_when_the_live_set_stopped_growing() -> None:
+    # The data grows 2 MB a minute for 5 minutes, then the live set is held: flat for 10.
+    filling = [50 + i / 3 for i in range(30)]
+    held = [60.0] * 61
+    t = trend(samples(filling + held), since_ns=round(30 * 10.0 * 1e9))
+    assert t.growth_mb_per_h == pytest.approx(0.0, abs=1e-9)
+    assert t.steady_s == pytest.approx(600.0)
+    assert t.judged
+    whole = trend(samples(filling + held))  # without the steady point the filling counts
+    assert whole.growth_mb_per_h is not None
+    assert whole.growth_mb_per_h > 20
+
+
+async def test_creates_beyond_the_live_cap_run_as_deletes_and_the_set_holds_steady() -> None:
+    ops = Recorder()
+    w = workload(ops, OperationMix(create=1, update=0, delete=0), max_live=5)
+    await drive(w, 5)
+    assert w.steady_since_ns is None
+    assert [c for c, _ in ops.calls] == ["create"] * 5
+    for _ in range(20):
+        await drive(w, 1)
+        assert w.stats().live_records <= 5
+    ran = [c for c, _ in ops.calls[5:]]
+    assert ran.count("delete") == 10  # at the cap a create runs as a delete, then a create again
+    assert ran.count("create") == 10
+    stats = w.stats()
+    assert stats.steady_since_ns is not None
+    assert w.steady_since_ns == stats.steady_since_ns
+    assert (stats.substituted, stats.max_live) == (10, 5)
+    assert stats.to_dict()["steady"] is True
+
+
+async def test_creates_in_flight_count_toward_the_live_cap() -> None:
+    gate = asyncio.Event()
+
+    class Slow(Recorder):
+        async def create(
+            self, manifest: Mapping[str, Any], *, intended_ns: int, timeout_s: float | None = None
+        ) -> OperationResult:
+            await gate.wait()
+            return await super().create(manifest, intended_ns=intended_ns, timeout_s=timeout_s)
+
+    ops = Slow()
+    w = workload(ops, OperationMix(create=1, update=0, delete=0), max_live=3)
+    first = [asyncio.create_task(w.next_operation()(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    assert w.steady_since_ns is None
+    fourth = asyncio.create_task(w.next_operation()(3))  # three being created: at the cap
+    assert w.steady_since_ns is not None
+    gate.set()
+    await asyncio.gather(*first, fourth)
+    # Nothing was idle to delete while all three were in flight, so the fourth still created.
+    assert [c for c, _ in ops.calls] == ["create"] * 4
+
+
+def test_a_live_cap_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_live must be >= 1"):
+        workload(Recorder(), OperationMix(), max_live=0)
 
 
 def test_no_samples_is_not_judged_and_says_why() -> None:
