@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import pytest
 
 from pytest_bindy_load.bindcar import BindcarClient, BindcarError
-from pytest_bindy_load.dns import DnsClient, DnsError
+from pytest_bindy_load.dns import DnsClient, DnsError, client_for
 from pytest_bindy_load.generators import FixtureGenerator
 from pytest_bindy_load.metrics import MetricsCollector, MetricsSnapshot
 from pytest_bindy_load.profiles import BindcarLoadConfig, Profile, RunContext
@@ -222,13 +222,11 @@ async def test_bindcar(
     cfg = bindcar_config
     if why := missing_data_plane(bindy_target, "bindcar", bindcar=True):
         pytest.fail(why)
-    assert bindy_target.dns_server is not None
     assert bindy_target.bindcar_url is not None
     names = FixtureGenerator(bindy_run.seed, bindy_run.run_id, zone_prefix=ZONE_PREFIX)
     zones = zone_names(names, cfg.zones)
-    dns = DnsClient(
-        bindy_target.dns_server, timeout_s=min(cfg.timeout_s, 2.0), tcp=bindy_target.dns_tcp
-    )
+    dns = client_for(bindy_target, timeout_s=min(cfg.timeout_s, 2.0))
+    assert dns is not None
     deleted: set[str] = set()
     async with BindcarClient(
         bindy_target.bindcar_url, bindy_target.bindcar_token, timeout=cfg.timeout_s

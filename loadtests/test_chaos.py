@@ -16,7 +16,7 @@ import asyncio
 import pytest
 
 from pytest_bindy_load.chaos import ChaosInjector, mark_chaos
-from pytest_bindy_load.dns import DnsClient
+from pytest_bindy_load.dns import client_for
 from pytest_bindy_load.profiles import ChaosConfig
 from pytest_bindy_load.report import ScenarioReport, check
 from pytest_bindy_load.results import RECORD_KINDS
@@ -56,9 +56,7 @@ async def test_chaos(chaos_config: ChaosConfig, bindy_scenario: ScenarioContext)
     )
     sc.metrics.add_all(marked)
     snapshot = sc.metrics.snapshot()
-    dns = None
-    if sc.target.dns_server is not None:
-        dns = DnsClient(sc.target.dns_server, tcp=sc.target.dns_tcp)
+    dns = client_for(sc.target)
     live = workload.live()
     lost = await missing_data(ops, dns, live, timeout_s=cfg.recovery_timeout_s)
 

@@ -23,7 +23,7 @@ from functools import partial
 
 import pytest
 
-from pytest_bindy_load.dns import DnsAnswer, DnsClient, DnsError, normalize_rdatas
+from pytest_bindy_load.dns import DnsAnswer, DnsError, client_for, normalize_rdatas
 from pytest_bindy_load.errors import OperationError
 from pytest_bindy_load.generators import ZONE_LABEL, expected_rdata
 from pytest_bindy_load.profiles import DnsLoadConfig
@@ -180,8 +180,8 @@ async def test_dns(dns_config: DnsLoadConfig, bindy_scenario: ScenarioContext) -
     cfg, sc = dns_config, bindy_scenario
     if why := missing_data_plane(sc.target, "dns"):
         pytest.fail(why)
-    assert sc.target.dns_server is not None
-    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s, tcp=sc.target.dns_tcp)
+    dns = client_for(sc.target, timeout_s=cfg.query_timeout_s)
+    assert dns is not None
     tcp = cfg.tcp or dns.tcp
     ops = sc.operations(ready_timeout_s=cfg.ready_timeout_s)
     await sc.open_watches(RECORD_KINDS)

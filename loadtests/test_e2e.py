@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_bindy_load.dns import DnsClient, stamp_answerable
+from pytest_bindy_load.dns import DnsClient, client_for, stamp_answerable
 from pytest_bindy_load.generators import ZONE_LABEL, FixtureGenerator
 from pytest_bindy_load.operations import CROperations
 from pytest_bindy_load.profiles import E2EConfig
@@ -98,8 +98,8 @@ async def test_e2e(e2e_config: E2EConfig, bindy_scenario: ScenarioContext) -> No
     cfg, sc = e2e_config, bindy_scenario
     if why := missing_data_plane(sc.target, "e2e"):
         pytest.fail(why)
-    assert sc.target.dns_server is not None
-    dns = DnsClient(sc.target.dns_server, timeout_s=cfg.query_timeout_s, tcp=sc.target.dns_tcp)
+    dns = client_for(sc.target, timeout_s=cfg.query_timeout_s)
+    assert dns is not None
     ops = sc.operations(ready_timeout_s=cfg.timeout_s)
     follow = _Follower(ops, dns, cfg)
     await sc.open_watches(cfg.record_kinds)

@@ -31,7 +31,7 @@ import dns.update
 
 from pytest_bindy_load.errors import DeadlineExceeded, OperationError
 from pytest_bindy_load.results import ErrorKind, OperationResult
-from pytest_bindy_load.target import TsigKey, require_loopback
+from pytest_bindy_load.target import BindyTarget, TsigKey, require_loopback
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +304,14 @@ class DnsClient:
         except (dns.exception.DNSException, ValueError) as e:
             raise OperationError(f"bad delete for {name} {rdtype} in {zone}: {e}") from e
         return await self._send_update(upd, tcp=tcp, what=f"update {zone}: delete {name} {rdtype}")
+
+
+def client_for(target: BindyTarget, *, timeout_s: float = 2.0) -> DnsClient | None:
+    """The target's DNS server as a client over the transport it can carry (a cluster's
+    port-forward: TCP only); None when the target has no DNS server."""
+    if target.dns_server is None:
+        return None
+    return DnsClient(target.dns_server, timeout_s=timeout_s, tcp=target.dns_tcp)
 
 
 def _answer(
